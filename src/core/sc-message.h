@@ -1,0 +1,57 @@
+/* sc-message.h: the JSON plaintexts carried in v2 records
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char   *from;         /* Chat (S->C), Event */
+  char   *fingerprint;  /* Chat (S->C), Event */
+  char   *text;         /* Chat */
+  char   *event;        /* Event: "join" or "leave" */
+  gint64  time_ms;      /* Chat (S->C) */
+} ScMessage;
+
+void      sc_message_clear              (ScMessage    *msg);
+
+/* C->S Chat: {"text": "..."} */
+char     *sc_message_build_chat_request (const char   *text,
+                                         gsize        *len);
+gboolean  sc_message_parse_chat_request (const guint8 *data,
+                                         gsize         len,
+                                         ScMessage    *out,
+                                         GError      **error);
+
+/* S->C Chat: {"from", "fingerprint", "text", "time"} */
+char     *sc_message_build_chat         (const char   *from,
+                                         const char   *fingerprint,
+                                         const char   *text,
+                                         gint64        time_ms,
+                                         gsize        *len);
+gboolean  sc_message_parse_chat         (const guint8 *data,
+                                         gsize         len,
+                                         ScMessage    *out,
+                                         GError      **error);
+
+/* S->C Event: {"event": "join"|"leave", "from", "fingerprint"} */
+char     *sc_message_build_event        (const char   *event,
+                                         const char   *from,
+                                         const char   *fingerprint,
+                                         gsize        *len);
+gboolean  sc_message_parse_event        (const guint8 *data,
+                                         gsize         len,
+                                         ScMessage    *out,
+                                         GError      **error);
+
+/* S->C Welcome: {"server": name, "clients": n} */
+char     *sc_message_build_welcome      (const char   *server_name,
+                                         guint         clients,
+                                         gsize        *len);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ScMessage, sc_message_clear)
+
+G_END_DECLS

@@ -1,0 +1,332 @@
+/* sc-channel.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "sc-channel.h"
+
+#include <string.h>
+
+#define READ_CHUNK 16384
+
+struct _ScChannel {
+  GSocketConnection  *connection;
+  GSocket            *socket;
+  GMainContext       *context;
+  gsize               send_max;
+  ScChannelReadFunc   read_func;
+  ScChannelClosedFunc closed_func;
+  gpointer            user_data;
+
+  GSource            *read_source;
+  GSource            *write_source;
+  GSource            *timer_source;
+  GSource            *closed_source;
+  GByteArray         *out;
+  gsize               out_start;
+  char               *peer;
+  GError             *error;
+
+  guint               closing : 1;   /* close once the output is written */
+  guint               draining : 1;  /* our side shut down, reading to EOF */
+  guint               closed : 1;
+  guint               linger_ms;
+};
+
+static gboolean on_readable (GSocket *socket, GIOCondition condition, gpointer data);
+static gboolean on_writable (GSocket *socket, GIOCondition condition, gpointer data);
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+static gboolean
+on_closed_idle (gpointer data)
+{
+  ScChannel *self = data;
+
+  g_clear_pointer (&self->closed_source, g_source_unref);
+  /* may free self */
+  self->closed_func (self, self->error, self->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sc_channel_close (ScChannel    *self,
+                  const GError *error)
+{
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+  if (error != NULL)
+    self->error = g_error_copy (error);
+  destroy_source (&self->read_source);
+  destroy_source (&self->write_source);
+  destroy_source (&self->timer_source);
+  g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+  g_byte_array_set_size (self->out, 0);
+  self->out_start = 0;
+
+  self->closed_source = g_idle_source_new ();
+  g_source_set_priority (self->closed_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (self->closed_source, on_closed_idle, self, NULL);
+  g_source_attach (self->closed_source, self->context);
+}
+
+static void
+close_with (ScChannel  *self,
+            GQuark      domain,
+            int         code,
+            const char *message)
+{
+  g_autoptr(GError) error = g_error_new_literal (domain, code, message);
+
+  sc_channel_close (self, error);
+}
+
+ScChannel *
+sc_channel_new (GSocketConnection  *connection,
+                GMainContext       *context,
+                gsize               send_max,
+                ScChannelReadFunc   read_func,
+                ScChannelClosedFunc closed_func,
+                gpointer            user_data)
+{
+  ScChannel *self = g_new0 (ScChannel, 1);
+  g_autoptr(GSocketAddress) addr = NULL;
+
+  self->connection = g_object_ref (connection);
+  self->socket = g_socket_connection_get_socket (connection);
+  self->context = g_main_context_ref (context);
+  self->send_max = send_max;
+  self->read_func = read_func;
+  self->closed_func = closed_func;
+  self->user_data = user_data;
+  self->out = g_byte_array_new ();
+  g_socket_set_blocking (self->socket, FALSE);
+  /* a GSocketClient timeout would make idle sockets fail; we time things ourselves */
+  g_socket_set_timeout (self->socket, 0);
+
+  addr = g_socket_get_remote_address (self->socket, NULL);
+  if (G_IS_INET_SOCKET_ADDRESS (addr))
+    {
+      GInetAddress *inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+      g_autofree char *host = g_inet_address_to_string (inet);
+      guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr));
+
+      if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+        self->peer = g_strdup_printf ("[%s]:%u", host, port);
+      else
+        self->peer = g_strdup_printf ("%s:%u", host, port);
+    }
+  else
+    self->peer = g_strdup ("unknown");
+  return self;
+}
+
+void
+sc_channel_start (ScChannel *self)
+{
+  if (self->closed || self->read_source != NULL)
+    return;
+  self->read_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable), self, NULL);
+  g_source_attach (self->read_source, self->context);
+}
+
+void
+sc_channel_free (ScChannel *self)
+{
+  if (self == NULL)
+    return;
+  destroy_source (&self->read_source);
+  destroy_source (&self->write_source);
+  destroy_source (&self->timer_source);
+  destroy_source (&self->closed_source);
+  if (!self->closed)
+    g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+  g_object_unref (self->connection);
+  g_main_context_unref (self->context);
+  g_byte_array_unref (self->out);
+  g_clear_error (&self->error);
+  g_free (self->peer);
+  g_free (self);
+}
+
+const char *
+sc_channel_get_peer (ScChannel *self)
+{
+  return self->peer;
+}
+
+gboolean
+sc_channel_is_closed (ScChannel *self)
+{
+  return self->closed;
+}
+
+GByteArray *
+sc_channel_get_output (ScChannel *self)
+{
+  return self->out;
+}
+
+gsize
+sc_channel_get_queued (ScChannel *self)
+{
+  return self->out->len - self->out_start;
+}
+
+static gboolean
+on_linger_timeout (gpointer data)
+{
+  ScChannel *self = data;
+
+  g_clear_pointer (&self->timer_source, g_source_unref);
+  sc_channel_close (self, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* All output written while closing: half-close, then wait for the peer */
+static void
+finish_closing (ScChannel *self)
+{
+  if (self->draining)
+    return;
+  self->draining = TRUE;
+  if (!g_socket_shutdown (self->socket, FALSE, TRUE, NULL) || self->linger_ms == 0)
+    {
+      sc_channel_close (self, NULL);
+      return;
+    }
+  self->timer_source = g_timeout_source_new (self->linger_ms);
+  g_source_set_callback (self->timer_source, on_linger_timeout, self, NULL);
+  g_source_attach (self->timer_source, self->context);
+}
+
+void
+sc_channel_flush (ScChannel *self)
+{
+  if (self->closed)
+    return;
+
+  while (self->out_start < self->out->len)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_send_with_blocking (self->socket,
+                                              (const char *) self->out->data + self->out_start,
+                                              self->out->len - self->out_start,
+                                              FALSE, NULL, &error);
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          sc_channel_close (self, error);
+          return;
+        }
+      self->out_start += (gsize) n;
+    }
+
+  if (self->out_start == self->out->len)
+    {
+      /* let a burst's buffer go, so idle connections stay small */
+      if (self->out->len > READ_CHUNK)
+        {
+          g_byte_array_unref (self->out);
+          self->out = g_byte_array_new ();
+        }
+      g_byte_array_set_size (self->out, 0);
+      self->out_start = 0;
+      destroy_source (&self->write_source);
+      if (self->closing)
+        finish_closing (self);
+      return;
+    }
+
+  if (self->out->len - self->out_start > self->send_max)
+    {
+      close_with (self, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                  "Send queue full: the peer is not reading");
+      return;
+    }
+  /* drop what was written once it is most of the buffer */
+  if (self->out_start > 65536 && self->out_start > self->out->len / 2)
+    {
+      g_byte_array_remove_range (self->out, 0, (guint) self->out_start);
+      self->out_start = 0;
+    }
+  if (self->write_source == NULL)
+    {
+      self->write_source = g_socket_create_source (self->socket, G_IO_OUT, NULL);
+      g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable), self, NULL);
+      g_source_attach (self->write_source, self->context);
+    }
+}
+
+void
+sc_channel_close_after_flush (ScChannel *self,
+                              guint      linger_ms)
+{
+  if (self->closed || self->closing)
+    return;
+  self->closing = TRUE;
+  self->linger_ms = linger_ms;
+  sc_channel_flush (self);
+}
+
+static gboolean
+on_writable (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      data)
+{
+  ScChannel *self = data;
+
+  g_clear_pointer (&self->write_source, g_source_unref);
+  sc_channel_flush (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_readable (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      data)
+{
+  ScChannel *self = data;
+  guint8 buf[READ_CHUNK];
+  guint rounds;
+
+  /* A few reads per wakeup, so one busy peer cannot starve the others */
+  for (rounds = 0; rounds < 4 && !self->closed; rounds++)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_receive_with_blocking (socket, (char *) buf, sizeof buf,
+                                                 FALSE, NULL, &error);
+
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          sc_channel_close (self, error);
+          break;
+        }
+      if (n == 0)
+        {
+          if (self->draining)
+            sc_channel_close (self, NULL);
+          else
+            close_with (self, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                        "The peer closed the connection");
+          break;
+        }
+      if (!self->draining && !self->closing)
+        self->read_func (self, buf, (gsize) n, self->user_data);
+      if ((gsize) n < sizeof buf)
+        break;
+    }
+  return self->closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}

@@ -1,0 +1,55 @@
+/* sc-channel.h: one non-blocking TCP connection driven by a GMainContext
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ScChannel ScChannel;
+
+/* Bytes arrived.  The callback may queue output and may close the channel. */
+typedef void (*ScChannelReadFunc)   (ScChannel    *channel,
+                                     const guint8 *data,
+                                     gsize         len,
+                                     gpointer      user_data);
+/* The channel is finished: @error is NULL for an orderly end of stream.
+ * Called once, from an idle in the channel's context; the owner may free
+ * the channel here. */
+typedef void (*ScChannelClosedFunc) (ScChannel    *channel,
+                                     const GError *error,
+                                     gpointer      user_data);
+
+ScChannel  *sc_channel_new          (GSocketConnection  *connection,
+                                     GMainContext       *context,
+                                     gsize               send_max,
+                                     ScChannelReadFunc   read_func,
+                                     ScChannelClosedFunc closed_func,
+                                     gpointer            user_data);
+void        sc_channel_free         (ScChannel          *self);
+
+/* Starts reading (separate from new() so owners can finish setting up) */
+void        sc_channel_start        (ScChannel          *self);
+
+/* The output buffer, for appending frames in place; then call flush().
+ * The array may be replaced by flush(): fetch it again each time. */
+GByteArray *sc_channel_get_output   (ScChannel          *self);
+/* Writes what it can without blocking, waits for the socket for the rest.
+ * A queue above send_max closes the channel with G_IO_ERROR_NO_SPACE. */
+void        sc_channel_flush        (ScChannel          *self);
+gsize       sc_channel_get_queued   (ScChannel          *self);
+
+/* Closes once the queue is written: shuts down our side, then reads (and
+ * drops) until the peer closes or @linger_ms passes. */
+void        sc_channel_close_after_flush (ScChannel     *self,
+                                          guint          linger_ms);
+/* Closes now, reporting @error (NULL: an orderly close) */
+void        sc_channel_close        (ScChannel          *self,
+                                     const GError       *error);
+gboolean    sc_channel_is_closed    (ScChannel          *self);
+
+const char *sc_channel_get_peer     (ScChannel          *self);  /* "addr:port" */
+
+G_END_DECLS

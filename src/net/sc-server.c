@@ -1,0 +1,1129 @@
+/* sc-server.c: event-driven chat server on its own thread and main context
+ *
+ * Everything below "server thread" runs on that thread only: connections,
+ * handshakes, relaying.  The embedding program talks to it through
+ * properties set before start(), a few invoke()d calls, and signals that
+ * are queued here and emitted on the program's own main context.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "sc-server.h"
+
+#include <string.h>
+
+#include "sc-channel.h"
+#include "sc-frame.h"
+#include "sc-message.h"
+#include "sc-v1.h"
+#include "sc-v2.h"
+
+typedef struct _Conn Conn;
+
+struct _ScServer {
+  GObject        parent_instance;
+
+  /* configuration, fixed while running */
+  ScIdentity    *identity;
+  ScTrustStore  *trust;
+  char          *bind_address;
+  guint16        port;
+  gboolean       allow_legacy;
+  gboolean       allow_list;
+  guint          max_clients;
+  guint          handshake_timeout_ms;
+  gsize          send_queue_max;
+  gsize          message_max;
+  guint          key_update_limit;
+  char          *name;
+
+  /* lifecycle, owner thread */
+  GThread       *thread;
+  GMainContext  *owner_context;
+  gboolean       running;
+
+  /* start handshake between the threads */
+  GMutex         start_mutex;
+  GCond          start_cond;
+  gboolean       start_done;
+  GError        *start_error;
+
+  /* events for the owner */
+  GMutex         events_mutex;
+  GQueue         events;
+  GSource       *events_source;
+
+  /* server thread */
+  GMainContext  *context;
+  GMainLoop     *loop;
+  GSocketService *service;
+  GHashTable    *conns;        /* id -> Conn */
+  GQueue         ready;        /* Conn, in the order they became ready */
+  guint          next_id;
+  guint          in_flight;    /* v1 handshakes being computed */
+  gboolean       stopping;
+  gint           n_clients;    /* atomic, for readers on other threads */
+};
+
+struct _Conn {
+  ScServer      *server;
+  guint          id;
+  ScChannel     *channel;
+  ScFrameReader *reader;
+  ScProtocol     protocol;
+  ScV1Session   *v1;
+  ScV2Session   *v2;
+  char          *nickname;
+  char          *fingerprint;
+  GSource       *timeout;
+  GList          ready_link;
+  char          *reason;       /* why we closed it, if we did */
+  gboolean       ready;
+  gboolean       busy;         /* v1 handshake computing off-thread */
+  gboolean       got_close;
+};
+
+enum {
+  PROP_0,
+  PROP_BIND_ADDRESS,
+  PROP_PORT,
+  PROP_ALLOW_LEGACY,
+  PROP_ALLOW_LIST,
+  PROP_MAX_CLIENTS,
+  PROP_HANDSHAKE_TIMEOUT,
+  PROP_SEND_QUEUE_MAX,
+  PROP_MESSAGE_MAX,
+  PROP_KEY_UPDATE_LIMIT,
+  PROP_NAME,
+  PROP_RUNNING,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_LISTENING,
+  SIGNAL_CLIENT_CONNECTED,
+  SIGNAL_CLIENT_READY,
+  SIGNAL_MESSAGE,
+  SIGNAL_CLIENT_DISCONNECTED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
+
+/* ---- events, from the server thread to the owner's context ---- */
+
+typedef struct {
+  guint  signal;
+  guint  id;
+  guint  number;   /* port or protocol */
+  char  *a;
+  char  *b;
+  char  *c;
+} Event;
+
+static void
+event_free (Event *ev)
+{
+  g_free (ev->a);
+  g_free (ev->b);
+  g_free (ev->c);
+  g_free (ev);
+}
+
+static gboolean
+dispatch_events (gpointer data)
+{
+  ScServer *self = data;
+  GQueue batch = G_QUEUE_INIT;
+  Event *ev;
+
+  g_mutex_lock (&self->events_mutex);
+  batch = self->events;
+  g_queue_init (&self->events);
+  g_clear_pointer (&self->events_source, g_source_unref);
+  g_mutex_unlock (&self->events_mutex);
+
+  while ((ev = g_queue_pop_head (&batch)) != NULL)
+    {
+      switch (ev->signal)
+        {
+        case SIGNAL_LISTENING:
+          g_signal_emit (self, signals[ev->signal], 0, ev->number);
+          break;
+        case SIGNAL_CLIENT_CONNECTED:
+        case SIGNAL_CLIENT_DISCONNECTED:
+          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a);
+          break;
+        case SIGNAL_CLIENT_READY:
+          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->number, ev->a, ev->b);
+          break;
+        case SIGNAL_MESSAGE:
+          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a, ev->b);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      event_free (ev);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+post_event (ScServer   *self,
+            guint       signal,
+            guint       id,
+            guint       number,
+            const char *a,
+            const char *b)
+{
+  Event *ev = g_new0 (Event, 1);
+
+  ev->signal = signal;
+  ev->id = id;
+  ev->number = number;
+  ev->a = g_strdup (a);
+  ev->b = g_strdup (b);
+
+  g_mutex_lock (&self->events_mutex);
+  g_queue_push_tail (&self->events, ev);
+  /* one wakeup per batch: a flood of messages costs the owner one idle */
+  if (self->events_source == NULL)
+    {
+      self->events_source = g_idle_source_new ();
+      g_source_set_callback (self->events_source, dispatch_events,
+                             g_object_ref (self), g_object_unref);
+      g_source_attach (self->events_source, self->owner_context);
+    }
+  g_mutex_unlock (&self->events_mutex);
+}
+
+/* ---- connections (server thread) ---- */
+
+static void
+conn_free (Conn *conn)
+{
+  if (conn->timeout != NULL)
+    {
+      g_source_destroy (conn->timeout);
+      g_source_unref (conn->timeout);
+    }
+  sc_channel_free (conn->channel);
+  sc_frame_reader_free (conn->reader);
+  sc_v1_session_free (conn->v1);
+  sc_v2_session_free (conn->v2);
+  g_free (conn->nickname);
+  g_free (conn->fingerprint);
+  g_free (conn->reason);
+  g_free (conn);
+}
+
+/* The name others see for this client */
+static const char *
+conn_display_name (Conn *conn)
+{
+  if (conn->nickname != NULL && conn->nickname[0] != '\0')
+    return conn->nickname;
+  return sc_channel_get_peer (conn->channel);
+}
+
+/* Closes @conn, remembering why for the disconnection event */
+static void
+conn_fail (Conn       *conn,
+           const char *format,
+           ...) G_GNUC_PRINTF (2, 3);
+
+static void
+conn_fail (Conn       *conn,
+           const char *format,
+           ...)
+{
+  va_list args;
+
+  if (conn->reason == NULL)
+    {
+      va_start (args, format);
+      conn->reason = g_strdup_vprintf (format, args);
+      va_end (args);
+    }
+  sc_channel_close (conn->channel, NULL);
+}
+
+static void broadcast_event (ScServer *self, Conn *subject, const char *event);
+
+static void
+on_conn_closed (ScChannel    *channel,
+                const GError *error,
+                gpointer      data)
+{
+  Conn *conn = data;
+  ScServer *self = conn->server;
+  const char *reason = conn->reason;
+
+  if (reason == NULL)
+    {
+      if (conn->got_close)
+        reason = "closed by peer";
+      else if (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+        reason = conn->protocol == SC_PROTOCOL_V1 && conn->ready
+                 ? "disconnected" : "connection lost";
+      else
+        reason = error->message;
+    }
+  if (conn->ready)
+    {
+      g_queue_unlink (&self->ready, &conn->ready_link);
+      broadcast_event (self, conn, "leave");
+    }
+  post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
+  /* a v1 handshake still computing finds the id gone and drops its result */
+  g_hash_table_remove (self->conns, GUINT_TO_POINTER (conn->id));
+  g_atomic_int_add (&self->n_clients, -1);
+}
+
+static void
+conn_send_v2 (Conn         *conn,
+              ScV2Type      type,
+              const guint8 *data,
+              gsize         len)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!sc_v2_session_seal (conn->v2, type, data, len,
+                           sc_channel_get_output (conn->channel), &error))
+    {
+      conn_fail (conn, "could not send: %s", error->message);
+      return;
+    }
+  sc_channel_flush (conn->channel);
+}
+
+static void
+conn_send_v1 (Conn       *conn,
+              const char *text,
+              gsize       len)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!sc_v1_seal (conn->v1, text, len, sc_channel_get_output (conn->channel), &error))
+    {
+      conn_fail (conn, "could not send: %s", error->message);
+      return;
+    }
+  sc_channel_flush (conn->channel);
+}
+
+/* Join and leave go to v2 clients only (v1 has no such message) */
+static void
+broadcast_event (ScServer   *self,
+                 Conn       *subject,
+                 const char *event)
+{
+  g_autofree char *json = NULL;
+  gsize len;
+  GList *l;
+
+  json = sc_message_build_event (event, conn_display_name (subject), subject->fingerprint, &len);
+  for (l = self->ready.head; l != NULL; l = l->next)
+    {
+      Conn *other = l->data;
+
+      if (other != subject && other->protocol == SC_PROTOCOL_V2 &&
+          !sc_channel_is_closed (other->channel))
+        conn_send_v2 (other, SC_V2_EVENT, (const guint8 *) json, len);
+    }
+}
+
+/* Every chat message goes to every other ready client, in its protocol */
+static void
+relay (ScServer   *self,
+       Conn       *sender,
+       const char *text)
+{
+  g_autofree char *v2_json = NULL;
+  g_autofree char *v1_text = NULL;
+  gsize v2_len = 0, v1_len = 0;
+  GList *l;
+
+  for (l = self->ready.head; l != NULL; l = l->next)
+    {
+      Conn *other = l->data;
+
+      if (other == sender || sc_channel_is_closed (other->channel))
+        continue;
+      if (other->protocol == SC_PROTOCOL_V2)
+        {
+          if (v2_json == NULL)
+            v2_json = sc_message_build_chat (conn_display_name (sender), sender->fingerprint,
+                                             text, g_get_real_time () / 1000, &v2_len);
+          conn_send_v2 (other, SC_V2_CHAT, (const guint8 *) v2_json, v2_len);
+        }
+      else
+        {
+          if (v1_text == NULL)
+            {
+              v1_text = g_strdup_printf ("%s: %s", conn_display_name (sender), text);
+              v1_len = strlen (v1_text);
+            }
+          conn_send_v1 (other, v1_text, v1_len);
+        }
+    }
+}
+
+static void
+conn_set_ready (Conn *conn)
+{
+  ScServer *self = conn->server;
+
+  conn->ready = TRUE;
+  if (conn->timeout != NULL)
+    {
+      g_source_destroy (conn->timeout);
+      g_clear_pointer (&conn->timeout, g_source_unref);
+    }
+  conn->ready_link.data = conn;
+  g_queue_push_tail_link (&self->ready, &conn->ready_link);
+  post_event (self, SIGNAL_CLIENT_READY, conn->id, conn->protocol,
+              conn_display_name (conn), conn->fingerprint);
+  g_debug ("client %u (%s) authenticated: protocol %u, fingerprint %s",
+             conn->id, sc_channel_get_peer (conn->channel), conn->protocol, conn->fingerprint);
+}
+
+static gboolean
+client_allowed (ScServer   *self,
+                const char *fingerprint)
+{
+  return !self->allow_list || sc_trust_store_is_authorized (self->trust, fingerprint);
+}
+
+/* ---- v1: the RSA work runs in a worker thread ---- */
+
+typedef struct {
+  guint        id;
+  GBytes      *frame;
+  ScV1Session *session;
+  char        *fingerprint;
+} V1Work;
+
+static void
+v1_work_free (V1Work *work)
+{
+  g_bytes_unref (work->frame);
+  sc_v1_session_free (work->session);
+  g_free (work->fingerprint);
+  g_free (work);
+}
+
+static void
+v1_accept_in_thread (GTask        *task,
+                     gpointer      source,
+                     gpointer      data,
+                     GCancellable *cancellable)
+{
+  ScServer *self = source;
+  V1Work *work = data;
+  GError *error = NULL;
+
+  work->session = sc_v1_server_accept (sc_identity_get_rsa (self->identity),
+                                       g_bytes_get_data (work->frame, NULL),
+                                       g_bytes_get_size (work->frame),
+                                       &work->fingerprint, &error);
+  if (work->session == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void process_frames (Conn *conn);
+
+static void
+v1_accept_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      data)
+{
+  ScServer *self = SC_SERVER (source);
+  V1Work *work = g_task_get_task_data (G_TASK (result));
+  g_autoptr(GError) error = NULL;
+  Conn *conn;
+
+  self->in_flight--;
+  conn = g_hash_table_lookup (self->conns, GUINT_TO_POINTER (work->id));
+  if (self->stopping)
+    {
+      if (self->in_flight == 0)
+        g_main_loop_quit (self->loop);
+      return;
+    }
+  if (conn == NULL || sc_channel_is_closed (conn->channel))
+    return;
+
+  conn->busy = FALSE;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      conn_fail (conn, "legacy handshake failed: %s", error->message);
+      return;
+    }
+  if (!client_allowed (self, work->fingerprint))
+    {
+      conn_fail (conn, "rejected: %s is not on the allow-list", work->fingerprint);
+      return;
+    }
+  conn->v1 = g_steal_pointer (&work->session);
+  conn->fingerprint = g_steal_pointer (&work->fingerprint);
+  conn_set_ready (conn);
+  /* frames that arrived while we were computing */
+  process_frames (conn);
+}
+
+static void
+v1_start_accept (Conn        *conn,
+                 const ScFrame *frame)
+{
+  ScServer *self = conn->server;
+  V1Work *work = g_new0 (V1Work, 1);
+  g_autoptr(GTask) task = g_task_new (self, NULL, v1_accept_done, NULL);
+
+  work->id = conn->id;
+  work->frame = g_bytes_new (frame->data, frame->len);
+  g_task_set_task_data (task, work, (GDestroyNotify) v1_work_free);
+  conn->busy = TRUE;
+  self->in_flight++;
+  g_task_run_in_thread (task, v1_accept_in_thread);
+}
+
+static void
+process_v1 (Conn          *conn,
+            const ScFrame *frame)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  if (!conn->ready)
+    {
+      v1_start_accept (conn, frame);
+      return;
+    }
+  text = sc_v1_open (conn->v1, frame->data, frame->len, &error);
+  if (text == NULL)
+    {
+      conn_fail (conn, "bad legacy message: %s", error->message);
+      return;
+    }
+  post_event (conn->server, SIGNAL_MESSAGE, conn->id, 0, conn_display_name (conn), text);
+  relay (conn->server, conn, text);
+}
+
+/* ---- v2 ---- */
+
+static void
+v2_authenticated (Conn *conn)
+{
+  ScServer *self = conn->server;
+  g_autofree char *welcome = NULL;
+  gsize len;
+
+  conn->nickname = g_strdup (sc_v2_session_get_peer_nickname (conn->v2));
+  conn->fingerprint = g_strdup (sc_v2_session_get_peer_fingerprint (conn->v2));
+
+  if (!client_allowed (self, conn->fingerprint))
+    {
+      static const char reason[] = "This server only admits approved clients; "
+                                   "ask its operator to approve your key";
+
+      conn_send_v2 (conn, SC_V2_REJECT, (const guint8 *) reason, strlen (reason));
+      conn->reason = g_strdup_printf ("rejected: %s is not on the allow-list", conn->fingerprint);
+      sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
+      return;
+    }
+
+  welcome = sc_message_build_welcome (self->name, self->ready.length + 1, &len);
+  conn_send_v2 (conn, SC_V2_WELCOME, (const guint8 *) welcome, len);
+  if (sc_channel_is_closed (conn->channel))
+    return;
+  sc_frame_reader_set_limit (conn->reader, sc_v2_session_get_frame_limit (conn->v2));
+  conn_set_ready (conn);
+  broadcast_event (self, conn, "join");
+}
+
+static void
+process_v2 (Conn    *conn,
+            ScFrame *frame)
+{
+  ScServer *self = conn->server;
+  g_autoptr(GError) error = NULL;
+  ScV2Type type;
+  guint8 *pt;
+  gsize len;
+
+  if (sc_v2_session_get_state (conn->v2) == SC_V2_STATE_START)
+    {
+      if (!sc_v2_server_consume_client_hello (conn->v2, frame->data, frame->len,
+                                              sc_channel_get_output (conn->channel), &error))
+        {
+          conn_fail (conn, "handshake failed: %s", error->message);
+          return;
+        }
+      sc_channel_flush (conn->channel);
+      return;
+    }
+
+  if (!sc_v2_session_open (conn->v2, frame->data, frame->len, &type, &pt, &len, &error))
+    {
+      conn_fail (conn, "%s: %s", conn->ready ? "protocol error" : "handshake failed",
+                 error->message);
+      return;
+    }
+
+  switch (type)
+    {
+    case SC_V2_CLIENT_AUTH:
+      v2_authenticated (conn);
+      break;
+    case SC_V2_CHAT:
+      {
+        g_auto(ScMessage) msg = { 0 };
+
+        if (!sc_message_parse_chat_request (pt, len, &msg, &error))
+          {
+            conn_fail (conn, "protocol error: %s", error->message);
+            return;
+          }
+        post_event (self, SIGNAL_MESSAGE, conn->id, 0, conn_display_name (conn), msg.text);
+        relay (self, conn, msg.text);
+      }
+      break;
+    case SC_V2_CLOSE:
+      conn->got_close = TRUE;
+      sc_channel_close (conn->channel, NULL);
+      break;
+    case SC_V2_KEY_UPDATE:
+    default:
+      break;
+    }
+}
+
+static void
+process_frames (Conn *conn)
+{
+  ScServer *self = conn->server;
+  g_autoptr(GError) error = NULL;
+  ScFrame frame;
+
+  while (!conn->busy && !sc_channel_is_closed (conn->channel) &&
+         sc_frame_reader_next (conn->reader, &frame, &error))
+    {
+      if (conn->protocol == SC_PROTOCOL_UNKNOWN)
+        {
+          if (sc_frame_reader_get_mode (conn->reader) == SC_FRAME_V1)
+            {
+              if (!self->allow_legacy)
+                {
+                  conn_fail (conn, "refused: legacy (v1) clients are not accepted");
+                  return;
+                }
+              conn->protocol = SC_PROTOCOL_V1;
+            }
+          else
+            {
+              ScRandom *rng = NULL;
+
+              conn->protocol = SC_PROTOCOL_V2;
+              conn->v2 = sc_v2_session_new (SC_V2_ROLE_SERVER, self->identity, rng);
+              sc_v2_session_set_message_max (conn->v2, self->message_max);
+              sc_v2_session_set_key_update_limit (conn->v2, self->key_update_limit);
+            }
+        }
+      if (conn->protocol == SC_PROTOCOL_V1)
+        process_v1 (conn, &frame);
+      else
+        process_v2 (conn, &frame);
+    }
+  if (error != NULL)
+    conn_fail (conn, "%s", error->message);
+}
+
+static void
+on_conn_read (ScChannel    *channel,
+              const guint8 *data,
+              gsize         len,
+              gpointer      user_data)
+{
+  Conn *conn = user_data;
+
+  sc_frame_reader_feed (conn->reader, data, len);
+  process_frames (conn);
+}
+
+static gboolean
+on_handshake_timeout (gpointer data)
+{
+  Conn *conn = data;
+
+  g_clear_pointer (&conn->timeout, g_source_unref);
+  if (!conn->ready)
+    conn_fail (conn, "handshake timed out");
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           data)
+{
+  ScServer *self = data;
+  GBytes *greeting;
+  Conn *conn;
+
+  if (self->stopping)
+    return TRUE;
+  if (g_hash_table_size (self->conns) >= self->max_clients)
+    {
+      /* refused before any work: the connection just closes */
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      g_debug ("refused a connection: %u clients already connected", self->max_clients);
+      return TRUE;
+    }
+
+  conn = g_new0 (Conn, 1);
+  conn->server = self;
+  conn->id = ++self->next_id;
+  conn->reader = sc_frame_reader_new (SC_FRAME_DETECT);
+  conn->channel = sc_channel_new (connection, self->context, self->send_queue_max,
+                                  on_conn_read, on_conn_closed, conn);
+  g_hash_table_insert (self->conns, GUINT_TO_POINTER (conn->id), conn);
+  g_atomic_int_inc (&self->n_clients);
+  post_event (self, SIGNAL_CLIENT_CONNECTED, conn->id, 0, sc_channel_get_peer (conn->channel), NULL);
+
+  conn->timeout = g_timeout_source_new (self->handshake_timeout_ms);
+  g_source_set_callback (conn->timeout, on_handshake_timeout, conn, NULL);
+  g_source_attach (conn->timeout, self->context);
+
+  /* the greeting goes out at once, whatever the client will speak */
+  greeting = sc_identity_get_greeting (self->identity);
+  g_byte_array_append (sc_channel_get_output (conn->channel), g_bytes_get_data (greeting, NULL),
+                       (guint) g_bytes_get_size (greeting));
+  sc_channel_flush (conn->channel);
+  sc_channel_start (conn->channel);
+  return TRUE;
+}
+
+/* ---- the thread ---- */
+
+static void
+signal_started (ScServer *self,
+                GError   *error)
+{
+  g_mutex_lock (&self->start_mutex);
+  self->start_done = TRUE;
+  self->start_error = error;
+  g_cond_signal (&self->start_cond);
+  g_mutex_unlock (&self->start_mutex);
+}
+
+static gboolean
+listen_in_thread (ScServer *self,
+                  GError  **error)
+{
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (self->bind_address);
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocketAddress) effective = NULL;
+
+  if (inet == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not an IP address to listen on", self->bind_address);
+      return FALSE;
+    }
+  address = g_inet_socket_address_new (inet, self->port);
+  self->service = g_socket_service_new ();
+  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                      NULL, &effective, error))
+    {
+      g_prefix_error (error, "Cannot listen on %s port %u: ", self->bind_address, self->port);
+      return FALSE;
+    }
+  self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  g_socket_service_start (self->service);
+  return TRUE;
+}
+
+static gpointer
+server_thread (gpointer data)
+{
+  ScServer *self = data;
+  GError *error = NULL;
+
+  g_main_context_push_thread_default (self->context);
+  if (!listen_in_thread (self, &error))
+    {
+      g_clear_object (&self->service);
+      g_main_context_pop_thread_default (self->context);
+      signal_started (self, error);
+      return NULL;
+    }
+  post_event (self, SIGNAL_LISTENING, 0, self->port, NULL, NULL);
+  signal_started (self, NULL);
+
+  g_main_loop_run (self->loop);
+
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+static gboolean
+stop_in_thread (gpointer data)
+{
+  ScServer *self = data;
+  static const char reason[] = "server stopped";
+  GHashTableIter iter;
+  gpointer value;
+
+  self->stopping = TRUE;
+  g_socket_service_stop (self->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+
+  /* Close every session properly, best effort without blocking */
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Conn *conn = value;
+
+      if (conn->ready && conn->protocol == SC_PROTOCOL_V2 && !sc_channel_is_closed (conn->channel))
+        conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
+      post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
+    }
+  g_queue_clear (&self->ready);
+  g_hash_table_remove_all (self->conns);
+  g_atomic_int_set (&self->n_clients, 0);
+
+  if (self->in_flight == 0)
+    g_main_loop_quit (self->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- public API (owner thread) ---- */
+
+gboolean
+sc_server_start (ScServer *self,
+                 GError  **error)
+{
+  g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (!self->running, FALSE);
+
+  self->owner_context = g_main_context_ref_thread_default ();
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->conns = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) conn_free);
+  self->stopping = FALSE;
+  self->start_done = FALSE;
+  self->next_id = 0;
+
+  self->thread = g_thread_new ("sc-server", server_thread, self);
+  g_mutex_lock (&self->start_mutex);
+  while (!self->start_done)
+    g_cond_wait (&self->start_cond, &self->start_mutex);
+  g_mutex_unlock (&self->start_mutex);
+
+  if (self->start_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&self->start_error));
+      g_thread_join (g_steal_pointer (&self->thread));
+      g_clear_pointer (&self->conns, g_hash_table_unref);
+      g_clear_pointer (&self->loop, g_main_loop_unref);
+      g_clear_pointer (&self->context, g_main_context_unref);
+      g_clear_pointer (&self->owner_context, g_main_context_unref);
+      return FALSE;
+    }
+  self->running = TRUE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PORT]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RUNNING]);
+  return TRUE;
+}
+
+void
+sc_server_stop (ScServer *self)
+{
+  g_return_if_fail (SC_IS_SERVER (self));
+
+  if (!self->running)
+    return;
+  g_main_context_invoke (self->context, stop_in_thread, self);
+  g_thread_join (g_steal_pointer (&self->thread));
+
+  g_clear_object (&self->service);
+  g_clear_pointer (&self->conns, g_hash_table_unref);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->owner_context, g_main_context_unref);
+  self->running = FALSE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RUNNING]);
+}
+
+typedef struct {
+  ScServer *server;
+  guint     id;
+} DisconnectData;
+
+static gboolean
+disconnect_in_thread (gpointer data)
+{
+  DisconnectData *d = data;
+  Conn *conn = g_hash_table_lookup (d->server->conns, GUINT_TO_POINTER (d->id));
+
+  if (conn != NULL && !sc_channel_is_closed (conn->channel))
+    {
+      if (conn->ready && conn->protocol == SC_PROTOCOL_V2)
+        conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
+      if (conn->reason == NULL)
+        conn->reason = g_strdup ("disconnected by the server operator");
+      sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+void
+sc_server_disconnect_client (ScServer *self,
+                             guint     id)
+{
+  DisconnectData *d;
+
+  g_return_if_fail (SC_IS_SERVER (self));
+  if (!self->running)
+    return;
+  d = g_new (DisconnectData, 1);
+  d->server = self;
+  d->id = id;
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, disconnect_in_thread, d, g_free);
+}
+
+gboolean
+sc_server_get_running (ScServer *self)
+{
+  return self->running;
+}
+
+guint16
+sc_server_get_port (ScServer *self)
+{
+  return self->port;
+}
+
+ScIdentity *
+sc_server_get_identity (ScServer *self)
+{
+  return self->identity;
+}
+
+guint
+sc_server_get_n_clients (ScServer *self)
+{
+  return (guint) g_atomic_int_get (&self->n_clients);
+}
+
+ScServer *
+sc_server_new (ScIdentity   *identity,
+               ScTrustStore *trust)
+{
+  ScServer *self = g_object_new (SC_TYPE_SERVER, NULL);
+
+  self->identity = sc_identity_ref (identity);
+  self->trust = trust;
+  return self;
+}
+
+/* ---- GObject ---- */
+
+static void
+sc_server_finalize (GObject *object)
+{
+  ScServer *self = SC_SERVER (object);
+
+  sc_server_stop (self);
+  g_clear_pointer (&self->identity, sc_identity_unref);
+  g_free (self->bind_address);
+  g_free (self->name);
+  g_queue_clear_full (&self->events, (GDestroyNotify) event_free);
+  g_mutex_clear (&self->start_mutex);
+  g_cond_clear (&self->start_cond);
+  g_mutex_clear (&self->events_mutex);
+
+  G_OBJECT_CLASS (sc_server_parent_class)->finalize (object);
+}
+
+static void
+sc_server_get_property (GObject    *object,
+                        guint       prop_id,
+                        GValue     *value,
+                        GParamSpec *pspec)
+{
+  ScServer *self = SC_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_BIND_ADDRESS:
+      g_value_set_string (value, self->bind_address);
+      break;
+    case PROP_PORT:
+      g_value_set_uint (value, self->port);
+      break;
+    case PROP_ALLOW_LEGACY:
+      g_value_set_boolean (value, self->allow_legacy);
+      break;
+    case PROP_ALLOW_LIST:
+      g_value_set_boolean (value, self->allow_list);
+      break;
+    case PROP_MAX_CLIENTS:
+      g_value_set_uint (value, self->max_clients);
+      break;
+    case PROP_HANDSHAKE_TIMEOUT:
+      g_value_set_uint (value, self->handshake_timeout_ms);
+      break;
+    case PROP_SEND_QUEUE_MAX:
+      g_value_set_uint64 (value, self->send_queue_max);
+      break;
+    case PROP_MESSAGE_MAX:
+      g_value_set_uint (value, (guint) self->message_max);
+      break;
+    case PROP_KEY_UPDATE_LIMIT:
+      g_value_set_uint (value, self->key_update_limit);
+      break;
+    case PROP_NAME:
+      g_value_set_string (value, self->name);
+      break;
+    case PROP_RUNNING:
+      g_value_set_boolean (value, self->running);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sc_server_set_property (GObject      *object,
+                        guint         prop_id,
+                        const GValue *value,
+                        GParamSpec   *pspec)
+{
+  ScServer *self = SC_SERVER (object);
+
+  if (self->running)
+    {
+      g_warning ("ScServer:%s cannot change while the server runs", pspec->name);
+      return;
+    }
+  switch (prop_id)
+    {
+    case PROP_BIND_ADDRESS:
+      g_free (self->bind_address);
+      self->bind_address = g_value_dup_string (value);
+      break;
+    case PROP_PORT:
+      self->port = (guint16) g_value_get_uint (value);
+      break;
+    case PROP_ALLOW_LEGACY:
+      self->allow_legacy = g_value_get_boolean (value);
+      break;
+    case PROP_ALLOW_LIST:
+      self->allow_list = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_CLIENTS:
+      self->max_clients = g_value_get_uint (value);
+      break;
+    case PROP_HANDSHAKE_TIMEOUT:
+      self->handshake_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_SEND_QUEUE_MAX:
+      self->send_queue_max = g_value_get_uint64 (value);
+      break;
+    case PROP_MESSAGE_MAX:
+      self->message_max = g_value_get_uint (value);
+      break;
+    case PROP_KEY_UPDATE_LIMIT:
+      self->key_update_limit = g_value_get_uint (value);
+      break;
+    case PROP_NAME:
+      g_free (self->name);
+      self->name = g_value_dup_string (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      return;
+    }
+  g_object_notify_by_pspec (object, pspec);
+}
+
+static void
+sc_server_class_init (ScServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+
+  object_class->finalize = sc_server_finalize;
+  object_class->get_property = sc_server_get_property;
+  object_class->set_property = sc_server_set_property;
+
+  properties[PROP_BIND_ADDRESS] =
+    g_param_spec_string ("bind-address", NULL, NULL, "127.0.0.1", rw);
+  properties[PROP_PORT] =
+    g_param_spec_uint ("port", NULL, NULL, 0, 65535, SC_DEFAULT_PORT, rw);
+  properties[PROP_ALLOW_LEGACY] =
+    g_param_spec_boolean ("allow-legacy", NULL, NULL, TRUE, rw);
+  properties[PROP_ALLOW_LIST] =
+    g_param_spec_boolean ("allow-list", NULL, NULL, FALSE, rw);
+  properties[PROP_MAX_CLIENTS] =
+    g_param_spec_uint ("max-clients", NULL, NULL, 1, G_MAXUINT, SC_MAX_CONNECTIONS_DEFAULT, rw);
+  properties[PROP_HANDSHAKE_TIMEOUT] =
+    g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, G_MAXUINT, SC_HANDSHAKE_TIMEOUT_MS, rw);
+  properties[PROP_SEND_QUEUE_MAX] =
+    g_param_spec_uint64 ("send-queue-max", NULL, NULL, 1024, G_MAXUINT32, SC_SEND_QUEUE_MAX, rw);
+  properties[PROP_MESSAGE_MAX] =
+    g_param_spec_uint ("message-max", NULL, NULL, 1, 16 * 1024 * 1024, SC_V2_MESSAGE_MAX_DEFAULT, rw);
+  properties[PROP_KEY_UPDATE_LIMIT] =
+    g_param_spec_uint ("key-update-limit", NULL, NULL, 2, SC_V2_KEY_UPDATE_LIMIT,
+                       SC_V2_KEY_UPDATE_LIMIT, rw);
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, "Secure Chat", rw);
+  properties[PROP_RUNNING] =
+    g_param_spec_boolean ("running", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  signals[SIGNAL_LISTENING] =
+    g_signal_new ("listening", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+  signals[SIGNAL_CLIENT_CONNECTED] =
+    g_signal_new ("client-connected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+  signals[SIGNAL_CLIENT_READY] =
+    g_signal_new ("client-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_UINT, G_TYPE_UINT,
+                  G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_MESSAGE] =
+    g_signal_new ("message", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_CLIENT_DISCONNECTED] =
+    g_signal_new ("client-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+}
+
+static void
+sc_server_init (ScServer *self)
+{
+  self->bind_address = g_strdup ("127.0.0.1");
+  self->port = SC_DEFAULT_PORT;
+  self->allow_legacy = TRUE;
+  self->max_clients = SC_MAX_CONNECTIONS_DEFAULT;
+  self->handshake_timeout_ms = SC_HANDSHAKE_TIMEOUT_MS;
+  self->send_queue_max = SC_SEND_QUEUE_MAX;
+  self->message_max = SC_V2_MESSAGE_MAX_DEFAULT;
+  self->key_update_limit = SC_V2_KEY_UPDATE_LIMIT;
+  self->name = g_strdup ("Secure Chat");
+  g_mutex_init (&self->start_mutex);
+  g_cond_init (&self->start_cond);
+  g_mutex_init (&self->events_mutex);
+  g_queue_init (&self->events);
+}

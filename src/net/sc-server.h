@@ -1,0 +1,45 @@
+/* sc-server.h: the chat server, on a thread and main context of its own
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sc-keys.h"
+#include "sc-protocol.h"
+#include "sc-trust.h"
+
+G_BEGIN_DECLS
+
+#define SC_TYPE_SERVER (sc_server_get_type ())
+
+G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
+
+/* Signals are emitted on the main context that was the thread default when
+ * sc_server_start() was called:
+ *   listening            (guint port)
+ *   client-connected     (guint id, const char *peer)
+ *   client-ready         (guint id, guint protocol, const char *nickname,
+ *                         const char *fingerprint)
+ *   message              (guint id, const char *nickname, const char *text)
+ *   client-disconnected  (guint id, const char *reason)
+ * Properties are set before start() and read any time; "port" holds the
+ * bound port once listening (so port 0 picks a free one). */
+ScServer     *sc_server_new               (ScIdentity   *identity,
+                                           ScTrustStore *trust);
+/* Binds and starts the server thread; returns once it listens or failed */
+gboolean      sc_server_start             (ScServer     *self,
+                                           GError      **error);
+/* Sends Close to every v2 session, closes all connections, joins the
+ * thread.  The port is free again when this returns. */
+void          sc_server_stop              (ScServer     *self);
+gboolean      sc_server_get_running       (ScServer     *self);
+guint16       sc_server_get_port          (ScServer     *self);
+ScIdentity   *sc_server_get_identity      (ScServer     *self);
+/* Closes one client's connection (from any thread) */
+void          sc_server_disconnect_client (ScServer     *self,
+                                           guint         id);
+guint         sc_server_get_n_clients     (ScServer     *self);
+
+G_END_DECLS
