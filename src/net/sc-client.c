@@ -168,8 +168,12 @@ on_channel_closed (ScChannel    *channel,
       else
         emit_end (self, SC_CLIENT_END_LOST, error ? error->message : "Connection lost");
       return;
-    case SC_CLIENT_DISCONNECTED:
     case SC_CLIENT_CONNECTING:
+      emit_end (self, SC_CLIENT_END_FAILED,
+                "The server closed the connection before greeting; it may be full, "
+                "or not a Secure Chat server");
+      return;
+    case SC_CLIENT_DISCONNECTED:
     default:
       emit_end (self, SC_CLIENT_END_LOST, error ? error->message : "Connection lost");
       return;

@@ -796,7 +796,7 @@ stop_in_thread (gpointer data)
         conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
       post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
     }
-  g_queue_clear (&self->ready);
+  g_queue_init (&self->ready);  /* the links live inside the Conns */
   g_hash_table_remove_all (self->conns);
   g_atomic_int_set (&self->n_clients, 0);
 

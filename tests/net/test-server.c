@@ -1,0 +1,528 @@
+/* test-server.c: ScServer with real clients over loopback
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <sys/socket.h>
+
+#include <gio/gio.h>
+
+#include "sc-frame.h"
+#include "sc-v1.h"
+#include "sc-v2.h"
+
+#include "net-fixture.h"
+
+/* Two v2 clients talk through the server; the server sees both messages */
+static void
+test_v2_relay (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  g_autoptr(GError) error = NULL;
+
+  test_client_connect (alice, port);
+  test_client_connect (bob, port);
+  g_assert_cmpint (sc_client_get_trust_state (alice->client), ==, SC_TRUST_NEW);
+  g_assert_cmpstr (sc_client_get_server_fingerprint (alice->client), ==,
+                   sc_identity_get_fingerprint (fixture_identity (0)));
+  g_assert_nonnull (sc_client_get_session_code (alice->client));
+  fixture_wait (has_string (alice->events, "join bob"));
+
+  g_assert_true (sc_client_send (alice->client, "hi bob", &error));
+  g_assert_true (sc_client_send (bob->client, "hi alice", &error));
+  fixture_wait (bob->messages->len == 1 && alice->messages->len == 1);
+  g_assert_cmpstr (g_ptr_array_index (bob->messages, 0), ==, "alice: hi bob");
+  g_assert_cmpstr (g_ptr_array_index (alice->messages, 0), ==, "bob: hi alice");
+  fixture_wait (ts->messages->len == 2);
+  g_assert_true (has_string (ts->messages, "alice: hi bob"));
+  g_assert_true (has_string (ts->messages, "bob: hi alice"));
+
+  /* bob leaves properly: alice hears of it, the server calls it closed */
+  test_client_free (bob);
+  fixture_wait (has_string (alice->events, "leave bob"));
+  fixture_wait (has_string (ts->disconnects, "closed by peer"));
+
+  test_client_free (alice);
+  test_server_free (ts);
+}
+
+/* Three clients, every message reaches the two others, in order */
+static void
+test_three_clients (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *c[3];
+  guint i, j;
+
+  for (i = 0; i < 3; i++)
+    {
+      g_autofree char *nick = g_strdup_printf ("user%u", i);
+
+      c[i] = test_client_new (i + 1, SC_PROTOCOL_V2, nick);
+      test_client_connect (c[i], port);
+    }
+  fixture_wait (ts->ready == 3);
+  for (i = 0; i < 3; i++)
+    for (j = 0; j < 5; j++)
+      {
+        g_autofree char *text = g_strdup_printf ("%u-%u", i, j);
+        g_assert_true (sc_client_send (c[i]->client, text, NULL));
+      }
+  for (i = 0; i < 3; i++)
+    fixture_wait (c[i]->messages->len == 10);
+  for (i = 0; i < 3; i++)
+    {
+      guint seen[3] = { 0 };
+
+      for (j = 0; j < c[i]->messages->len; j++)
+        {
+          const char *m = g_ptr_array_index (c[i]->messages, j);
+          guint from, n;
+
+          g_assert_cmpint (sscanf (m, "user%u: %*u-%u", &from, &n), ==, 2);
+          g_assert_cmpuint (from, !=, i);
+          g_assert_cmpuint (n, ==, seen[from]++);   /* in order per sender */
+        }
+    }
+  for (i = 0; i < 3; i++)
+    test_client_free (c[i]);
+  test_server_free (ts);
+}
+
+/* v1 and v2 clients on one server relay to each other */
+static void
+test_mixed_relay (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *legacy = test_client_new (1, SC_PROTOCOL_V1, "");
+  TestClient *modern = test_client_new (2, SC_PROTOCOL_V2, "carol");
+
+  test_client_connect (legacy, port);
+  g_assert_cmpint (sc_client_get_trust_state (legacy->client), ==, SC_TRUST_LEGACY);
+  g_assert_cmpstr (sc_client_get_server_fingerprint (legacy->client), ==,
+                   sc_identity_get_rsa_fingerprint (fixture_identity (0)));
+  test_client_connect (modern, port);
+  fixture_wait (ts->ready == 2);
+
+  g_assert_true (sc_client_send (legacy->client, "from the past", NULL));
+  g_assert_true (sc_client_send (modern->client, "from the future", NULL));
+  fixture_wait (legacy->messages->len == 1 && modern->messages->len == 1);
+  /* v1 receives "nick: text" as plaintext */
+  g_assert_cmpstr (g_ptr_array_index (legacy->messages, 0), ==, "carol: from the future");
+  /* a v1 sender has no nickname: it is named by its address */
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (modern->messages, 0), "127.0.0.1:"));
+  g_assert_true (g_str_has_suffix (g_ptr_array_index (modern->messages, 0), ": from the past"));
+
+  test_client_free (legacy);
+  test_client_free (modern);
+  test_server_free (ts);
+}
+
+/* Stop closes every session properly; the port is free again at once */
+static void
+test_stop_restart (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *a = test_client_new (1, SC_PROTOCOL_V2, "a");
+  TestClient *b = test_client_new (2, SC_PROTOCOL_V1, "");
+  g_autoptr(GError) error = NULL;
+
+  test_client_connect (a, port);
+  test_client_connect (b, port);
+  fixture_wait (ts->ready == 2);
+  sc_server_stop (ts->server);
+  g_assert_false (sc_server_get_running (ts->server));
+  fixture_wait (a->ended && b->ended);
+  g_assert_cmpint (a->end, ==, SC_CLIENT_END_CLOSED);   /* a v2 Close arrived */
+
+  g_object_set (ts->server, "port", (guint) port, NULL);
+  g_assert_true (sc_server_start (ts->server, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sc_server_get_port (ts->server), ==, port);
+  a->connected = FALSE;
+  test_client_connect (a, port);
+  g_assert_true (sc_client_send (a->client, "again", NULL));
+  fixture_wait (has_string (ts->messages, "a: again"));
+
+  test_client_free (a);
+  test_client_free (b);
+  test_server_free (ts);
+}
+
+/* A second server on a port in use fails with a message naming it */
+static void
+test_port_in_use (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestServer *other = test_server_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expected = g_strdup_printf ("port %u", port);
+
+  g_object_set (other->server, "port", (guint) port, NULL);
+  g_assert_false (sc_server_start (other->server, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
+  g_assert_nonnull (strstr (error->message, expected));
+  g_assert_false (sc_server_get_running (other->server));
+  test_server_free (other);
+  test_server_free (ts);
+}
+
+/* With the allow-list on, unknown keys get a Reject; approved ones enter */
+static void
+test_allow_list (void)
+{
+  TestServer *ts = test_server_new ();
+  TestClient *stranger = test_client_new (1, SC_PROTOCOL_V2, "stranger");
+  TestClient *friend = test_client_new (2, SC_PROTOCOL_V2, "friend");
+  g_autoptr(GError) error = NULL;
+  guint16 port;
+
+  g_assert_true (sc_trust_store_authorize_client (ts->trust,
+                   sc_identity_get_fingerprint (fixture_identity (2)), "friend", &error));
+  g_object_set (ts->server, "allow-list", TRUE, NULL);
+  port = test_server_start (ts);
+
+  sc_client_connect (stranger->client, "127.0.0.1", port);
+  fixture_wait (stranger->ended);
+  g_assert_cmpint (stranger->end, ==, SC_CLIENT_END_REJECTED);
+  g_assert_nonnull (strstr (stranger->end_message, "approved"));
+  fixture_wait (has_string (ts->disconnects, "allow-list"));
+
+  test_client_connect (friend, port);
+  test_client_free (stranger);
+  test_client_free (friend);
+  test_server_free (ts);
+}
+
+/* ---- raw peers, for what a well-behaved ScClient never does ---- */
+
+typedef struct {
+  GSocketConnection *conn;
+  GSocket           *socket;
+  ScFrameReader     *reader;
+  ScV2Session       *session;
+} RawPeer;
+
+static void
+raw_read_frame (RawPeer *p,
+                ScFrame *frame)
+{
+  g_autoptr(GError) error = NULL;
+
+  while (!sc_frame_reader_next (p->reader, frame, &error))
+    {
+      guint8 buf[4096];
+      gssize n;
+
+      g_assert_no_error (error);
+      n = g_socket_receive (p->socket, (char *) buf, sizeof buf, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (n, >, 0);
+      sc_frame_reader_feed (p->reader, buf, (gsize) n);
+    }
+}
+
+static void
+raw_send (RawPeer    *p,
+          GByteArray *data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (p->conn)),
+                                            data->data, data->len, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_byte_array_set_size (data, 0);
+}
+
+/* Connects with blocking I/O on this thread and finishes a v2 handshake */
+static RawPeer *
+raw_v2_peer (guint16     port,
+             const char *nick,
+             int         rcvbuf)
+{
+  RawPeer *p = g_new0 (RawPeer, 1);
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  ScFrame frame;
+  ScV2Type type;
+  guint8 *pt;
+  gsize len;
+
+  p->conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  p->socket = g_socket_connection_get_socket (p->conn);
+  if (rcvbuf > 0)
+    g_socket_set_option (p->socket, SOL_SOCKET, SO_RCVBUF, rcvbuf, NULL);
+  p->reader = sc_frame_reader_new (SC_FRAME_GREETING_V2);
+  p->session = sc_v2_session_new (SC_V2_ROLE_CLIENT, fixture_identity (3), NULL);
+
+  raw_read_frame (p, &frame);
+  g_assert_true (sc_v2_client_start (p->session, frame.data, frame.len, out, NULL));
+  raw_send (p, out);
+  raw_read_frame (p, &frame);
+  g_assert_true (sc_v2_client_consume_server_hello (p->session, frame.data, frame.len, NULL));
+  g_assert_true (sc_v2_client_send_auth (p->session, nick, out, NULL));
+  raw_send (p, out);
+  raw_read_frame (p, &frame);
+  g_assert_true (sc_v2_session_open (p->session, frame.data, frame.len, &type, &pt, &len, NULL));
+  g_assert_cmpint (type, ==, SC_V2_WELCOME);
+  sc_frame_reader_set_limit (p->reader, sc_v2_session_get_frame_limit (p->session));
+  return p;
+}
+
+static void
+raw_peer_free (RawPeer *p)
+{
+  g_io_stream_close (G_IO_STREAM (p->conn), NULL, NULL);
+  g_object_unref (p->conn);
+  sc_frame_reader_free (p->reader);
+  sc_v2_session_free (p->session);
+  g_free (p);
+}
+
+typedef struct {
+  guint16  port;
+  RawPeer *peer;
+  gboolean done;
+} RawTask;
+
+static gpointer
+raw_connect_thread (gpointer data)
+{
+  RawTask *t = data;
+
+  t->peer = raw_v2_peer (t->port, "sloth", 4096);
+  g_atomic_int_set (&t->done, TRUE);
+  return NULL;
+}
+
+/* A client that never reads is cut off once its queue fills; the others
+ * keep getting every message meanwhile */
+static void
+test_slow_reader (void)
+{
+  TestServer *ts = test_server_new ();
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  g_autofree char *big = g_strnfill (60000, 'x');
+  RawTask task = { 0 };
+  GThread *thread;
+  guint i, sent = 0;
+
+  g_object_set (ts->server, "send-queue-max", (guint64) 256 * 1024, NULL);
+  task.port = test_server_start (ts);
+  test_client_connect (alice, task.port);
+  test_client_connect (bob, task.port);
+  /* the raw handshake blocks, so it runs beside this main loop */
+  thread = g_thread_new ("raw", raw_connect_thread, &task);
+  fixture_wait (g_atomic_int_get (&task.done));
+  g_thread_join (thread);
+  fixture_wait (ts->ready == 3);
+
+  /* far more than socket buffers and the queue can hold for the sloth */
+  for (i = 0; i < 200 && !has_string (ts->disconnects, "not reading"); i++)
+    {
+      g_assert_true (sc_client_send (alice->client, big, NULL));
+      sent++;
+      fixture_wait (bob->messages->len == sent);
+    }
+  fixture_wait (has_string (ts->disconnects, "not reading"));
+  g_test_message ("the sloth was cut off after %u messages of 60 kB", sent);
+
+  /* and the room goes on */
+  g_assert_true (sc_client_send (bob->client, "still here", NULL));
+  fixture_wait (alice->messages->len == 1);
+  g_assert_cmpstr (g_ptr_array_index (alice->messages, 0), ==, "bob: still here");
+
+  raw_peer_free (task.peer);
+  test_client_free (alice);
+  test_client_free (bob);
+  test_server_free (ts);
+}
+
+/* Many records written in one send() all arrive, in order */
+static void
+test_back_to_back (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  RawPeer *p;
+  guint i;
+
+  test_client_connect (bob, port);
+  p = raw_v2_peer (port, "burst", 0);
+  for (i = 0; i < 50; i++)
+    {
+      g_autofree char *json = g_strdup_printf ("{\"text\": \"burst %u\"}", i);
+      g_assert_true (sc_v2_session_seal (p->session, SC_V2_CHAT, (const guint8 *) json,
+                                         strlen (json), out, NULL));
+    }
+  raw_send (p, out);
+  fixture_wait (bob->messages->len == 50);
+  for (i = 0; i < 50; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("burst: burst %u", i);
+      g_assert_cmpstr (g_ptr_array_index (bob->messages, i), ==, expected);
+    }
+  raw_peer_free (p);
+  test_client_free (bob);
+  test_server_free (ts);
+}
+
+/* A connection that never finishes its handshake is closed, alone */
+static void
+test_handshake_timeout (void)
+{
+  TestServer *ts = test_server_new ();
+  g_autoptr(GSocketClient) sc = g_socket_client_new ();
+  g_autoptr(GSocketConnection) idle = NULL;
+  TestClient *alice = NULL;
+  guint16 port;
+
+  g_object_set (ts->server, "handshake-timeout", 300, NULL);
+  port = test_server_start (ts);
+  idle = g_socket_client_connect_to_host (sc, "127.0.0.1", port, NULL, NULL);
+  g_assert_nonnull (idle);
+  fixture_wait (has_string (ts->disconnects, "handshake timed out"));
+
+  alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  test_client_connect (alice, port);
+  test_client_free (alice);
+  test_server_free (ts);
+}
+
+/* Garbage from one connection closes that connection only */
+static void
+test_bad_peer_isolated (void)
+{
+  static const char *garbage[] = {
+    "\x00\x00\x10\x00\x01",            /* v2 frame above the handshake limit */
+    "\x00\x00\x00\x42\x01\x07",        /* ClientHello for version 7 (then cut) */
+    "{\"enc_session\": \"!!\", \"client_pub\": \"QQ==\", \"client_sig\": \"QQ==\"}\n\n",
+  };
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  guint i;
+
+  test_client_connect (alice, port);
+  test_client_connect (bob, port);
+  for (i = 0; i < G_N_ELEMENTS (garbage); i++)
+    {
+      g_autoptr(GSocketClient) sc = g_socket_client_new ();
+      g_autoptr(GSocketConnection) conn = g_socket_client_connect_to_host (sc, "127.0.0.1", port, NULL, NULL);
+      guint before = ts->disconnects->len;
+      gsize len = i < 2 ? (i == 0 ? 5 : 6) : strlen (garbage[i]);
+
+      g_assert_nonnull (conn);
+      g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                 garbage[i], len, NULL, NULL, NULL);
+      if (i == 1)
+        {
+          /* the rest of a 66-byte ClientHello */
+          guint8 zeros[64] = { 0 };
+          g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                     zeros, sizeof zeros, NULL, NULL, NULL);
+        }
+      fixture_wait (ts->disconnects->len == before + 1);
+      g_test_message ("garbage %u: %s", i, (char *) g_ptr_array_index (ts->disconnects, before));
+    }
+  g_assert_true (has_string (ts->disconnects, "larger than allowed"));
+  g_assert_true (has_string (ts->disconnects, "version"));
+  g_assert_true (has_string (ts->disconnects, "base64"));
+
+  g_assert_true (sc_client_send (alice->client, "unbothered", NULL));
+  fixture_wait (bob->messages->len == 1);
+  test_client_free (alice);
+  test_client_free (bob);
+  test_server_free (ts);
+}
+
+/* Past max-clients, new connections are closed at once */
+static void
+test_max_clients (void)
+{
+  TestServer *ts = test_server_new ();
+  TestClient *a = test_client_new (1, SC_PROTOCOL_V2, "a");
+  TestClient *b = test_client_new (2, SC_PROTOCOL_V2, "b");
+  guint16 port;
+
+  g_object_set (ts->server, "max-clients", 1, NULL);
+  port = test_server_start (ts);
+  test_client_connect (a, port);
+  sc_client_connect (b->client, "127.0.0.1", port);
+  fixture_wait (b->ended);
+  g_assert_cmpint (b->end, ==, SC_CLIENT_END_FAILED);
+  g_assert_cmpuint (sc_server_get_n_clients (ts->server), ==, 1);
+  test_client_free (a);
+  test_client_free (b);
+  test_server_free (ts);
+}
+
+/* With legacy off, a v1 client is refused */
+static void
+test_no_legacy (void)
+{
+  TestServer *ts = test_server_new ();
+  TestClient *old = test_client_new (1, SC_PROTOCOL_V1, "");
+  guint16 port;
+
+  g_object_set (ts->server, "allow-legacy", FALSE, NULL);
+  port = test_server_start (ts);
+  sc_client_connect (old->client, "127.0.0.1", port);
+  fixture_wait (has_string (ts->disconnects, "legacy"));
+  fixture_wait (old->ended);
+  test_client_free (old);
+  test_server_free (ts);
+}
+
+/* The server can disconnect one client on the operator's request */
+static void
+test_disconnect_client (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *a = test_client_new (1, SC_PROTOCOL_V2, "a");
+
+  test_client_connect (a, port);
+  fixture_wait (ts->ready == 1);
+  sc_server_disconnect_client (ts->server, 1);
+  fixture_wait (a->ended);
+  g_assert_cmpint (a->end, ==, SC_CLIENT_END_CLOSED);
+  fixture_wait (has_string (ts->disconnects, "operator"));
+  test_client_free (a);
+  test_server_free (ts);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/server/v2-relay", test_v2_relay);
+  g_test_add_func ("/server/three-clients", test_three_clients);
+  g_test_add_func ("/server/mixed-relay", test_mixed_relay);
+  g_test_add_func ("/server/stop-restart", test_stop_restart);
+  g_test_add_func ("/server/port-in-use", test_port_in_use);
+  g_test_add_func ("/server/allow-list", test_allow_list);
+  g_test_add_func ("/server/slow-reader", test_slow_reader);
+  g_test_add_func ("/server/back-to-back", test_back_to_back);
+  g_test_add_func ("/server/handshake-timeout", test_handshake_timeout);
+  g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
+  g_test_add_func ("/server/max-clients", test_max_clients);
+  g_test_add_func ("/server/no-legacy", test_no_legacy);
+  g_test_add_func ("/server/disconnect-client", test_disconnect_client);
+
+  return g_test_run ();
+}
