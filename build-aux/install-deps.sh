@@ -5,9 +5,13 @@ set -eu
 
 packages="
   gcc meson ninja-build pkg-config gettext
-  libglib2.0-dev libjson-glib-dev libssl-dev
+  libglib2.0-dev libglib2.0-bin libjson-glib-dev libssl-dev
+  libgtk-4-dev libgtk-4-bin libadwaita-1-dev
+  desktop-file-utils appstream
   valgrind
   python3 python3-cryptography
+  xvfb xauth dbus dbus-x11 at-spi2-core python3-gi python3-pyatspi gir1.2-atspi-2.0
+  gir1.2-gtk-4.0 xdotool imagemagick
 "
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -34,6 +34,7 @@ on_client_ready (ScServer   *server,
                  guint       protocol,
                  const char *nickname,
                  const char *fingerprint,
+                 const char *code,
                  gpointer    data)
 {
   g_autofree char *nick = sc_cli_one_line (nickname);

@@ -157,7 +157,7 @@ dispatch_events (gpointer data)
           g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a);
           break;
         case SIGNAL_CLIENT_READY:
-          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->number, ev->a, ev->b);
+          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->number, ev->a, ev->b, ev->c);
           break;
         case SIGNAL_MESSAGE:
           g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a, ev->b);
@@ -171,12 +171,13 @@ dispatch_events (gpointer data)
 }
 
 static void
-post_event (ScServer   *self,
-            guint       signal,
-            guint       id,
-            guint       number,
-            const char *a,
-            const char *b)
+post_event3 (ScServer   *self,
+             guint       signal,
+             guint       id,
+             guint       number,
+             const char *a,
+             const char *b,
+             const char *c)
 {
   Event *ev = g_new0 (Event, 1);
 
@@ -185,6 +186,7 @@ post_event (ScServer   *self,
   ev->number = number;
   ev->a = g_strdup (a);
   ev->b = g_strdup (b);
+  ev->c = g_strdup (c);
 
   g_mutex_lock (&self->events_mutex);
   g_queue_push_tail (&self->events, ev);
@@ -197,6 +199,17 @@ post_event (ScServer   *self,
       g_source_attach (self->events_source, self->owner_context);
     }
   g_mutex_unlock (&self->events_mutex);
+}
+
+static void
+post_event (ScServer   *self,
+            guint       signal,
+            guint       id,
+            guint       number,
+            const char *a,
+            const char *b)
+{
+  post_event3 (self, signal, id, number, a, b, NULL);
 }
 
 /* ---- connections (server thread) ---- */
@@ -384,8 +397,9 @@ conn_set_ready (Conn *conn)
     }
   conn->ready_link.data = conn;
   g_queue_push_tail_link (&self->ready, &conn->ready_link);
-  post_event (self, SIGNAL_CLIENT_READY, conn->id, conn->protocol,
-              conn_display_name (conn), conn->fingerprint);
+  post_event3 (self, SIGNAL_CLIENT_READY, conn->id, conn->protocol,
+               conn_display_name (conn), conn->fingerprint,
+               conn->v2 ? sc_v2_session_get_code (conn->v2) : NULL);
   g_debug ("client %u (%s) authenticated: protocol %u, fingerprint %s",
              conn->id, sc_channel_get_peer (conn->channel), conn->protocol, conn->fingerprint);
 }
@@ -1100,8 +1114,8 @@ sc_server_class_init (ScServerClass *klass)
                   NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
   signals[SIGNAL_CLIENT_READY] =
     g_signal_new ("client-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_UINT, G_TYPE_UINT,
-                  G_TYPE_STRING, G_TYPE_STRING);
+                  NULL, NULL, NULL, G_TYPE_NONE, 5, G_TYPE_UINT, G_TYPE_UINT,
+                  G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_MESSAGE] =
     g_signal_new ("message", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING);

@@ -21,7 +21,8 @@ G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
  *   listening            (guint port)
  *   client-connected     (guint id, const char *peer)
  *   client-ready         (guint id, guint protocol, const char *nickname,
- *                         const char *fingerprint)
+ *                         const char *fingerprint, const char *code)
+ *                        (code: the v2 session code, NULL for v1)
  *   message              (guint id, const char *nickname, const char *text)
  *   client-disconnected  (guint id, const char *reason)
  * Properties are set before start() and read any time; "port" holds the

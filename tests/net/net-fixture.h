@@ -194,7 +194,7 @@ on_ts_message (ScServer *server, guint id, const char *nick, const char *text, g
 
 static inline void
 on_ts_ready (ScServer *server, guint id, guint protocol, const char *nick, const char *fp,
-             gpointer data)
+             const char *code, gpointer data)
 {
   ((TestServer *) data)->ready++;
 }
