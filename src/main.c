@@ -14,9 +14,11 @@ main (int   argc,
       char *argv[])
 {
   g_autoptr(ScApplication) app = NULL;
+  /* translations of an uninstalled build can be pointed to */
+  const char *localedir = g_getenv ("SECURE_CHAT_LOCALEDIR");
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, localedir ? localedir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 

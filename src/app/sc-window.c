@@ -200,6 +200,16 @@ update_status (ScWindow *self)
 
   gtk_button_set_label (self->client_button,
                         state == SC_CLIENT_DISCONNECTED ? _("Connect") : _("Disconnect"));
+  if (state == SC_CLIENT_DISCONNECTED)
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (self->client_button), "destructive-action");
+      gtk_widget_add_css_class (GTK_WIDGET (self->client_button), "suggested-action");
+    }
+  else
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (self->client_button), "suggested-action");
+      gtk_widget_add_css_class (GTK_WIDGET (self->client_button), "destructive-action");
+    }
   gtk_actionable_set_action_name (GTK_ACTIONABLE (self->client_button),
                                   state == SC_CLIENT_DISCONNECTED ? "app.connect" : "app.disconnect");
 

@@ -48,16 +48,21 @@ static int
 trust_list (ScTrustStore *trust)
 {
   g_autoptr(GPtrArray) servers = sc_trust_store_list_servers (trust);
+  g_autoptr(GPtrArray) clients = sc_trust_store_list_clients (trust);
   guint i;
 
   for (i = 0; i < servers->len; i++)
     {
       ScKnownServer *s = g_ptr_array_index (servers, i);
 
-      sc_cli_print ("%s %s%s", s->host_port, s->fingerprint, s->verified ? " verified" : "");
+      sc_cli_print ("server %s %s%s", s->host_port, s->fingerprint, s->verified ? " verified" : "");
     }
+  for (i = 0; i < clients->len; i++)
+    sc_cli_print ("client %s", (char *) g_ptr_array_index (clients, i));
   if (servers->len == 0)
     g_printerr ("No server keys pinned yet.\n");
+  if (clients->len == 0)
+    g_printerr ("No clients approved yet.\n");
   return SC_EXIT_OK;
 }
 

@@ -749,6 +749,30 @@ sc_trust_store_list_servers (ScTrustStore *self)
   return list;
 }
 
+GPtrArray *
+sc_trust_store_list_clients (ScTrustStore *self)
+{
+  g_autoptr(GMutexLocker) locker = NULL;
+  GPtrArray *list;
+  TrustFile *clients;
+
+  g_return_val_if_fail (self != NULL, NULL);
+
+  list = g_ptr_array_new_with_free_func (g_free);
+  locker = g_mutex_locker_new (&self->mutex);
+  clients = self->files[TRUST_AUTHORIZED_CLIENTS];
+  for (guint i = 0; i < clients->lines->len; i++)
+    {
+      TrustLine *line = g_ptr_array_index (clients->lines, i);
+
+      if (line->key == NULL || trust_file_lookup (clients, line->key) != line)
+        continue;
+      g_ptr_array_add (list, line->value ? g_strdup_printf ("%s %s", line->key, line->value)
+                                         : g_strdup (line->key));
+    }
+  return list;
+}
+
 /* ---- verified marks ---- */
 
 gboolean

@@ -82,6 +82,8 @@ gboolean      sc_trust_store_mark_verified (ScTrustStore *self,
  * nothing (its nickname is kept).  The nickname may be NULL. */
 gboolean      sc_trust_store_is_authorized (ScTrustStore *self,
                                             const char   *fingerprint);
+/* "SHA256:... [nickname]" strings, in file order */
+GPtrArray    *sc_trust_store_list_clients (ScTrustStore *self);
 gboolean      sc_trust_store_authorize_client (ScTrustStore *self,
                                                const char   *fingerprint,
                                                const char   *nickname,

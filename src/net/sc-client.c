@@ -3,7 +3,11 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include "config.h"
+
 #include "sc-client.h"
+
+#include <glib/gi18n-lib.h>
 
 #include <string.h>
 
@@ -148,34 +152,34 @@ on_channel_closed (ScChannel    *channel,
       g_clear_pointer (&self->channel, sc_channel_free);
       return;
     case SC_CLIENT_CLOSING:
-      emit_end (self, SC_CLIENT_END_LOCAL, "Disconnected");
+      emit_end (self, SC_CLIENT_END_LOCAL, _("Disconnected"));
       return;
     case SC_CLIENT_HANDSHAKING:
       if (self->protocol == SC_PROTOCOL_V2)
         emit_end (self, SC_CLIENT_END_FAILED,
-                  "The connection closed during the secure handshake. The server may speak "
-                  "only the legacy (seed) protocol; connect with it explicitly if you trust "
-                  "the network, as it is not authenticated");
+                  _("The connection closed during the secure handshake. The server may speak "
+                    "only the legacy (seed) protocol; connect with it explicitly if you trust "
+                    "the network, as it is not authenticated"));
       else
-        emit_end (self, SC_CLIENT_END_FAILED, "The connection closed during the handshake");
+        emit_end (self, SC_CLIENT_END_FAILED, _("The connection closed during the handshake"));
       return;
     case SC_CLIENT_CONNECTED:
       if (self->got_close)
-        emit_end (self, SC_CLIENT_END_CLOSED, "The server closed the session");
+        emit_end (self, SC_CLIENT_END_CLOSED, _("The server closed the session"));
       else if (self->protocol == SC_PROTOCOL_V1 &&
                (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)))
-        emit_end (self, SC_CLIENT_END_CLOSED, "The server closed the connection");
+        emit_end (self, SC_CLIENT_END_CLOSED, _("The server closed the connection"));
       else
-        emit_end (self, SC_CLIENT_END_LOST, error ? error->message : "Connection lost");
+        emit_end (self, SC_CLIENT_END_LOST, error ? error->message : _("Connection lost"));
       return;
     case SC_CLIENT_CONNECTING:
       emit_end (self, SC_CLIENT_END_FAILED,
-                "The server closed the connection before greeting; it may be full, "
-                "or not a Secure Chat server");
+                _("The server closed the connection before greeting; it may be full, "
+                  "or not a Secure Chat server"));
       return;
     case SC_CLIENT_DISCONNECTED:
     default:
-      emit_end (self, SC_CLIENT_END_LOST, error ? error->message : "Connection lost");
+      emit_end (self, SC_CLIENT_END_LOST, error ? error->message : _("Connection lost"));
       return;
     }
 }
@@ -240,7 +244,7 @@ v1_handshake_done (GObject      *source,
   self->busy = FALSE;
   if (session == NULL)
     {
-      finish (self, SC_CLIENT_END_FAILED, "Legacy handshake failed: %s", error->message);
+      finish (self, SC_CLIENT_END_FAILED, _("Legacy handshake failed: %s"), error->message);
       return;
     }
   self->v1 = session;
@@ -262,7 +266,7 @@ v1_start (ScClient      *self,
   server_pub = sc_v1_parse_greeting (greeting->data, greeting->len, &error);
   if (server_pub == NULL)
     {
-      finish (self, SC_CLIENT_END_FAILED, "The server's greeting is malformed: %s", error->message);
+      finish (self, SC_CLIENT_END_FAILED, _("The server's greeting is malformed: %s"), error->message);
       return;
     }
   self->server_fingerprint = sc_fingerprint_rsa (server_pub, NULL);
@@ -286,7 +290,7 @@ process_v1_message (ScClient      *self,
 
   if (text == NULL)
     {
-      finish (self, SC_CLIENT_END_FAILED, "Bad message from the server: %s", error->message);
+      finish (self, SC_CLIENT_END_FAILED, _("Bad message from the server: %s"), error->message);
       return;
     }
   /* the seed server sends "nick: text"; there is no sender field */
@@ -304,7 +308,7 @@ v2_send_auth (ScClient *self)
   if (!sc_v2_client_send_auth (self->v2, self->nickname, sc_channel_get_output (self->channel),
                                &error))
     {
-      finish (self, SC_CLIENT_END_FAILED, "Handshake failed: %s", error->message);
+      finish (self, SC_CLIENT_END_FAILED, _("Handshake failed: %s"), error->message);
       return;
     }
   sc_channel_flush (self->channel);
@@ -330,9 +334,9 @@ v2_check_trust (ScClient *self)
     case SC_TRUST_CHANGED:
       pinned = sc_trust_store_lookup_server (self->trust, self->host_port);
       finish (self, SC_CLIENT_END_KEY_CHANGED,
-              "The server %s now presents the key %s, but the key pinned for it is %s. "
-              "Someone may be intercepting the connection. If the server's key really changed, "
-              "forget the old key explicitly first",
+              _("The server %s now presents the key %s, but the key pinned for it is %s. "
+                "Someone may be intercepting the connection. If the server’s key really "
+                "changed, forget the old key explicitly first"),
               self->host_port, self->server_fingerprint, pinned ? pinned : "?");
       return;
     case SC_TRUST_NEW:
@@ -346,14 +350,14 @@ v2_check_trust (ScClient *self)
     case SC_TRUST_POLICY_ACCEPT_NEW:
       if (!sc_trust_store_pin_server (self->trust, self->host_port, self->server_fingerprint, &error))
         {
-          finish (self, SC_CLIENT_END_UNTRUSTED, "Cannot pin the server's key: %s", error->message);
+          finish (self, SC_CLIENT_END_UNTRUSTED, _("Cannot pin the server's key: %s"), error->message);
           return;
         }
       v2_send_auth (self);
       return;
     case SC_TRUST_POLICY_STRICT:
       finish (self, SC_CLIENT_END_UNTRUSTED,
-              "The server %s presents the unknown key %s, and only pinned keys are accepted",
+              _("The server %s presents the unknown key %s, and only pinned keys are accepted"),
               self->host_port, self->server_fingerprint);
       return;
     case SC_TRUST_POLICY_ASK:
@@ -378,7 +382,7 @@ process_v2 (ScClient *self,
     {
       if (!sc_v2_client_consume_server_hello (self->v2, frame->data, frame->len, &error))
         {
-          finish (self, SC_CLIENT_END_FAILED, "The server failed the handshake: %s", error->message);
+          finish (self, SC_CLIENT_END_FAILED, _("The server failed the handshake: %s"), error->message);
           return;
         }
       v2_check_trust (self);
@@ -388,7 +392,7 @@ process_v2 (ScClient *self,
   if (!sc_v2_session_open (self->v2, frame->data, frame->len, &type, &pt, &len, &error))
     {
       finish (self, self->state == SC_CLIENT_CONNECTED ? SC_CLIENT_END_LOST : SC_CLIENT_END_FAILED,
-              "Protocol error from the server: %s", error->message);
+              _("Protocol error from the server: %s"), error->message);
       return;
     }
 
@@ -402,7 +406,7 @@ process_v2 (ScClient *self,
       {
         g_autofree char *reason = g_utf8_make_valid ((const char *) pt, (gssize) len);
 
-        finish (self, SC_CLIENT_END_REJECTED, "The server refused the connection: %s", reason);
+        finish (self, SC_CLIENT_END_REJECTED, _("The server refused the connection: %s"), reason);
       }
       break;
     case SC_V2_CHAT:
@@ -411,7 +415,7 @@ process_v2 (ScClient *self,
 
         if (!sc_message_parse_chat (pt, len, &msg, &error))
           {
-            finish (self, SC_CLIENT_END_LOST, "Bad message from the server: %s", error->message);
+            finish (self, SC_CLIENT_END_LOST, _("Bad message from the server: %s"), error->message);
             return;
           }
         g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, msg.from, msg.fingerprint,
@@ -424,7 +428,7 @@ process_v2 (ScClient *self,
 
         if (!sc_message_parse_event (pt, len, &msg, &error))
           {
-            finish (self, SC_CLIENT_END_LOST, "Bad event from the server: %s", error->message);
+            finish (self, SC_CLIENT_END_LOST, _("Bad event from the server: %s"), error->message);
             return;
           }
         g_signal_emit (self, signals[SIGNAL_EVENT], 0, msg.event, msg.from, msg.fingerprint);
@@ -465,7 +469,7 @@ process_frames (ScClient *self)
           if (!sc_v2_client_start (self->v2, frame.data, frame.len,
                                    sc_channel_get_output (self->channel), &error))
             {
-              finish (self, SC_CLIENT_END_FAILED, "Handshake failed: %s", error->message);
+              finish (self, SC_CLIENT_END_FAILED, _("Handshake failed: %s"), error->message);
               return;
             }
           sc_channel_flush (self->channel);
@@ -506,7 +510,7 @@ on_connected (GObject      *source,
     return;
   if (connection == NULL)
     {
-      finish (self, SC_CLIENT_END_FAILED, "Cannot connect to %s: %s", self->host_port, error->message);
+      finish (self, SC_CLIENT_END_FAILED, _("Cannot connect to %s: %s"), self->host_port, error->message);
       return;
     }
   self->reader = sc_frame_reader_new (self->protocol == SC_PROTOCOL_V1 ? SC_FRAME_GREETING_V1
@@ -560,18 +564,18 @@ sc_client_send (ScClient   *self,
   if (self->state != SC_CLIENT_CONNECTED || self->channel == NULL ||
       sc_channel_is_closed (self->channel))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, _("Not connected"));
       return FALSE;
     }
   if (!g_utf8_validate_len (text, len, NULL))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "The message is not valid UTF-8");
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("The message is not valid UTF-8"));
       return FALSE;
     }
   if (len > self->message_max)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                   "The message is longer than %" G_GSIZE_FORMAT " bytes", self->message_max);
+                   _("The message is longer than %lu bytes"), (gulong) self->message_max);
       return FALSE;
     }
 
@@ -588,8 +592,8 @@ sc_client_send (ScClient   *self,
       if (json_len > self->message_max)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                       "The message is longer than %" G_GSIZE_FORMAT " bytes once encoded",
-                       self->message_max);
+                       _("The message is longer than %lu bytes once encoded"),
+                       (gulong) self->message_max);
           return FALSE;
         }
       if (!sc_v2_session_seal (self->v2, SC_V2_CHAT, (const guint8 *) json, json_len,
@@ -621,7 +625,7 @@ sc_client_disconnect (ScClient *self)
     case SC_CLIENT_WAITING_TRUST:
     default:
       reset_connection (self);
-      emit_end (self, SC_CLIENT_END_LOCAL, "Disconnected");
+      emit_end (self, SC_CLIENT_END_LOCAL, _("Disconnected"));
       return;
     }
 }
@@ -638,13 +642,13 @@ sc_client_answer_trust (ScClient *self,
 
   if (!accept)
     {
-      finish (self, SC_CLIENT_END_UNTRUSTED, "The server's key %s was not accepted",
+      finish (self, SC_CLIENT_END_UNTRUSTED, _("The server's key %s was not accepted"),
               self->server_fingerprint);
       return;
     }
   if (!sc_trust_store_pin_server (self->trust, self->host_port, self->server_fingerprint, &error))
     {
-      finish (self, SC_CLIENT_END_UNTRUSTED, "Cannot pin the server's key: %s", error->message);
+      finish (self, SC_CLIENT_END_UNTRUSTED, _("Cannot pin the server's key: %s"), error->message);
       return;
     }
   if (self->trust_lost || self->channel == NULL)

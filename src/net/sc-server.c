@@ -79,6 +79,8 @@ struct _Conn {
   char          *reason;       /* why we closed it, if we did */
   gboolean       ready;
   gboolean       busy;         /* v1 handshake computing off-thread */
+  gboolean       failed;       /* we are closing it: read no further frames */
+  gboolean       closed_while_busy;
   gboolean       got_close;
 };
 
@@ -260,17 +262,17 @@ conn_fail (Conn       *conn,
       conn->reason = g_strdup_vprintf (format, args);
       va_end (args);
     }
+  conn->failed = TRUE;
   sc_channel_close (conn->channel, NULL);
 }
 
 static void broadcast_event (ScServer *self, Conn *subject, const char *event);
 
+/* The connection is over: tell the others and the owner, then free it */
 static void
-on_conn_closed (ScChannel    *channel,
-                const GError *error,
-                gpointer      data)
+conn_finish (Conn         *conn,
+             const GError *error)
 {
-  Conn *conn = data;
   ScServer *self = conn->server;
   const char *reason = conn->reason;
 
@@ -290,9 +292,25 @@ on_conn_closed (ScChannel    *channel,
       broadcast_event (self, conn, "leave");
     }
   post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
-  /* a v1 handshake still computing finds the id gone and drops its result */
   g_hash_table_remove (self->conns, GUINT_TO_POINTER (conn->id));
   g_atomic_int_add (&self->n_clients, -1);
+}
+
+static void
+on_conn_closed (ScChannel    *channel,
+                const GError *error,
+                gpointer      data)
+{
+  Conn *conn = data;
+
+  /* A seed client may send its handshake and messages and hang up at once:
+   * what it sent is handled when the RSA work is done, then it is over. */
+  if (conn->busy)
+    {
+      conn->closed_while_busy = TRUE;
+      return;
+    }
+  conn_finish (conn, error);
 }
 
 static void
@@ -402,13 +420,18 @@ conn_set_ready (Conn *conn)
                conn->v2 ? sc_v2_session_get_code (conn->v2) : NULL);
   g_debug ("client %u (%s) authenticated: protocol %u, fingerprint %s",
              conn->id, sc_channel_get_peer (conn->channel), conn->protocol, conn->fingerprint);
+  broadcast_event (self, conn, "join");
 }
 
 static gboolean
 client_allowed (ScServer   *self,
                 const char *fingerprint)
 {
-  return !self->allow_list || sc_trust_store_is_authorized (self->trust, fingerprint);
+  if (!self->allow_list || sc_trust_store_is_authorized (self->trust, fingerprint))
+    return TRUE;
+  /* the operator may have approved it since we last read the file */
+  return sc_trust_store_reload (self->trust, NULL) &&
+         sc_trust_store_is_authorized (self->trust, fingerprint);
 }
 
 /* ---- v1: the RSA work runs in a worker thread ---- */
@@ -469,25 +492,24 @@ v1_accept_done (GObject      *source,
         g_main_loop_quit (self->loop);
       return;
     }
-  if (conn == NULL || sc_channel_is_closed (conn->channel))
+  if (conn == NULL)
     return;
 
   conn->busy = FALSE;
   if (!g_task_propagate_boolean (G_TASK (result), &error))
+    conn_fail (conn, "legacy handshake failed: %s", error->message);
+  else if (!client_allowed (self, work->fingerprint))
+    conn_fail (conn, "rejected: %s is not on the allow-list", work->fingerprint);
+  else
     {
-      conn_fail (conn, "legacy handshake failed: %s", error->message);
-      return;
+      conn->v1 = g_steal_pointer (&work->session);
+      conn->fingerprint = g_steal_pointer (&work->fingerprint);
+      conn_set_ready (conn);
+      /* frames that arrived while we were computing */
+      process_frames (conn);
     }
-  if (!client_allowed (self, work->fingerprint))
-    {
-      conn_fail (conn, "rejected: %s is not on the allow-list", work->fingerprint);
-      return;
-    }
-  conn->v1 = g_steal_pointer (&work->session);
-  conn->fingerprint = g_steal_pointer (&work->fingerprint);
-  conn_set_ready (conn);
-  /* frames that arrived while we were computing */
-  process_frames (conn);
+  if (conn->closed_while_busy)
+    conn_finish (conn, NULL);
 }
 
 static void
@@ -547,6 +569,7 @@ v2_authenticated (Conn *conn)
 
       conn_send_v2 (conn, SC_V2_REJECT, (const guint8 *) reason, strlen (reason));
       conn->reason = g_strdup_printf ("rejected: %s is not on the allow-list", conn->fingerprint);
+      conn->failed = TRUE;  /* whatever else it sent is not read */
       sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
       return;
     }
@@ -557,7 +580,6 @@ v2_authenticated (Conn *conn)
     return;
   sc_frame_reader_set_limit (conn->reader, sc_v2_session_get_frame_limit (conn->v2));
   conn_set_ready (conn);
-  broadcast_event (self, conn, "join");
 }
 
 static void
@@ -609,6 +631,7 @@ process_v2 (Conn    *conn,
       break;
     case SC_V2_CLOSE:
       conn->got_close = TRUE;
+      conn->failed = TRUE;  /* nothing may follow a Close */
       sc_channel_close (conn->channel, NULL);
       break;
     case SC_V2_KEY_UPDATE:
@@ -624,7 +647,7 @@ process_frames (Conn *conn)
   g_autoptr(GError) error = NULL;
   ScFrame frame;
 
-  while (!conn->busy && !sc_channel_is_closed (conn->channel) &&
+  while (!conn->busy && !conn->failed &&
          sc_frame_reader_next (conn->reader, &frame, &error))
     {
       if (conn->protocol == SC_PROTOCOL_UNKNOWN)

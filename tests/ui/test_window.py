@@ -1,0 +1,680 @@
+#!/usr/bin/python3
+# test_window.py: drive the real Secure Chat window as a person would,
+# through the accessibility tree (AT-SPI), under Xvfb.
+#
+# Run it through run-ui-test.sh (Xvfb, a D-Bus session and the AT-SPI bus),
+# with Debian's /usr/bin/python3 (pyatspi, gi):
+#
+#   test_window.py APP_BIN CLI_BIN SCHEMA_DIR ARTIFACT_DIR DE_PO
+#
+# Run 1 (English): start the server and the client from the window, answer
+# the trust dialog, chat with the window's own server and with a second
+# client (secure-chat-cli), take a screenshot, disconnect, stop the server,
+# close the window.
+# Run 2 (German): with LANGUAGE=de and a catalogue compiled from po/de.po
+# at test time, the start button must carry the German msgstr.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import pyatspi
+
+APP_BIN, CLI_BIN, SCHEMA_DIR, ARTIFACT_DIR, DE_PO = sys.argv[1:6]
+
+passed = 0
+failed = 0
+number = 0
+last_report = time.monotonic()
+
+
+def report(ok, description, detail=None):
+    global passed, failed, number, last_report
+    number += 1
+    took = time.monotonic() - last_report
+    last_report = time.monotonic()
+    if took >= 1.0:
+        print(f"# the next check took {took:.1f}s", flush=True)
+    if ok:
+        passed += 1
+        print(f"ok {number} - {description}", flush=True)
+    else:
+        failed += 1
+        print(f"not ok {number} - {description}", flush=True)
+        if detail:
+            for line in str(detail).splitlines():
+                print(f"#   {line}", flush=True)
+
+
+class Timeout(Exception):
+    pass
+
+
+def wait_for(what, fn, timeout=20.0, interval=0.1):
+    """Poll fn until it returns something true; return that, or raise."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+        except Exception as e:  # the tree changes under our feet
+            last_error = e
+        if time.monotonic() >= deadline:
+            raise Timeout(f"timed out after {timeout:.0f}s waiting for {what}"
+                          + (f" (last error: {last_error!r})" if last_error else ""))
+        time.sleep(interval)
+
+
+def check(description, fn, timeout=20.0, detail=None):
+    """Report a check that passes once fn returns something true."""
+    try:
+        value = wait_for(description, fn, timeout)
+        report(True, description)
+        return value
+    except Timeout as e:
+        report(False, description, f"{e}\n{detail() if detail else ''}".rstrip())
+        return None
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- the accessibility tree ----
+
+def find_application(pid):
+    desktop = pyatspi.Registry.getDesktop(0)
+    for app in desktop:
+        try:
+            if app is not None and app.get_process_id() == pid and app.childCount > 0:
+                return app
+        except Exception:
+            continue
+    return None
+
+
+def walk(root):
+    """Every accessible below root, depth first (fresh, no cached lists)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        yield node
+        try:
+            children = [node.getChildAtIndex(i) for i in range(node.childCount)]
+        except Exception:
+            continue
+        stack.extend(reversed(children))
+
+
+def find(root, role, name=None, prefix=None, pred=None):
+    for node in walk(root):
+        try:
+            if node.getRole() != role:
+                continue
+            if name is not None and node.name != name:
+                continue
+            if prefix is not None and not node.name.startswith(prefix):
+                continue
+            if pred is not None and not pred(node):
+                continue
+            return node
+        except Exception:
+            continue
+    return None
+
+
+def has_state(node, state):
+    return node.getState().contains(state)
+
+
+def text_of(node):
+    return node.queryText().getText(0, -1)
+
+
+def shows_label(button, text):
+    """Whether button shows a label reading text."""
+    return any(c is not None and c.getRole() == pyatspi.ROLE_LABEL and c.name == text
+               for c in (button.getChildAtIndex(i) for i in range(button.childCount)))
+
+
+def labelled_button(root, name):
+    """A push button called `name` that shows that text (not an icon button
+    with that tooltip, like the per-client Disconnect buttons)."""
+    return find(root, pyatspi.ROLE_PUSH_BUTTON, name=name, pred=lambda b: shows_label(b, name))
+
+
+def click(node):
+    node.queryAction().doAction(0)
+
+
+class Window:
+    """The application's accessible tree, looked up afresh on each call."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    @property
+    def app(self):
+        return find_application(self.pid)
+
+    @property
+    def frame(self):
+        app = self.app
+        if app is None:
+            return None
+        return find(app, pyatspi.ROLE_FRAME)
+
+    def widget(self, role, name=None, prefix=None, pred=None):
+        frame = self.frame
+        return find(frame, role, name, prefix, pred) if frame is not None else None
+
+    def log(self, name):
+        view = self.widget(pyatspi.ROLE_TEXT, name)
+        return text_of(view) if view is not None else ""
+
+    def dialog_button(self, label):
+        """A push button showing label in one of the app's other windows
+        (dialogs)."""
+        app = self.app
+        if app is None:
+            return None
+        for i in range(app.childCount):
+            top = app.getChildAtIndex(i)
+            if top is None or top.getRole() == pyatspi.ROLE_FRAME:
+                continue
+            # The accessible names of AdwMessageDialog's buttons carry the
+            # mnemonic ("_Trust and Connect Trust and Connect" on
+            # libadwaita 1.2), so go by the label they show.  The dialog
+            # keeps two rows of buttons (side by side, stacked) for the
+            # same responses; either one answers.
+            button = find(top, pyatspi.ROLE_PUSH_BUTTON, pred=lambda b: shows_label(b, label))
+            if button is not None:
+                return button
+        return None
+
+    def dialog_text(self):
+        """The text of the labels in the app's other windows."""
+        app = self.app
+        texts = []
+        for i in range(app.childCount if app is not None else 0):
+            top = app.getChildAtIndex(i)
+            if top is None or top.getRole() == pyatspi.ROLE_FRAME:
+                continue
+            texts += [n.name for n in walk(top) if n.getRole() == pyatspi.ROLE_LABEL]
+        return "\n".join(texts)
+
+    def toplevel_names(self):
+        app = self.app
+        if app is None:
+            return []
+        return [f"{c.getRoleName()}:{c.name}" for c in
+                (app.getChildAtIndex(i) for i in range(app.childCount)) if c is not None]
+
+
+# ---- processes ----
+
+class Reader(threading.Thread):
+    """Collects a pipe's lines, so a process never blocks on a full pipe;
+    copies them to a file too, if given one."""
+
+    copy_lock = threading.Lock()  # readers may share a file
+
+    def __init__(self, stream, copy_to=None):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.copy_to = copy_to
+        self.lines = []
+        self.lock = threading.Lock()
+        self.start()
+
+    def run(self):
+        for raw in iter(self.stream.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            with self.lock:
+                self.lines.append(line)
+            if self.copy_to is not None:
+                with Reader.copy_lock:
+                    self.copy_to.write(line)
+                    self.copy_to.flush()
+
+    def text(self):
+        with self.lock:
+            return "".join(self.lines)
+
+
+def app_env(extra):
+    env = dict(os.environ)
+    env.pop("NO_AT_BRIDGE", None)
+    env.pop("LANGUAGE", None)
+    env.pop("LC_MESSAGES", None)
+    env.update({
+        "GDK_BACKEND": "x11",
+        "GSETTINGS_BACKEND": "memory",
+        "GSETTINGS_SCHEMA_DIR": SCHEMA_DIR,
+        "LC_ALL": "C.UTF-8",
+        # any GTK or GLib critical (a template error, a bad cast) ends the app
+        "G_DEBUG": "fatal-criticals",
+    })
+    env.update(extra)
+    return env
+
+
+def start_app(key_dir, log_path, extra_env=None):
+    log = open(log_path, "w", encoding="utf-8")
+    proc = subprocess.Popen([APP_BIN, "--key-dir", key_dir],
+                            env=app_env(extra_env or {}),
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_file = log
+    return proc
+
+
+def stop(proc, grace=5.0):
+    """End a process we started, by its pid; return its exit status."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.terminate()
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if getattr(proc, "log_file", None) is not None:
+        proc.log_file.close()
+    return proc.returncode
+
+
+def read_file(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# Harmless on Xvfb without a window manager or a desktop session
+XVFB_NOISE = (
+    "Screen coordinates not supported",
+    # no WM: the window never becomes active, so messages raise
+    # notifications, and there is no notification service
+    "unable to send notifications through org.freedesktop.Notifications",
+    # no WM sends focus changes on window close
+    "did not receive a focus-out event",
+)
+
+
+def unexpected_warnings(log):
+    return [line for line in log.splitlines()
+            if re.search(r"CRITICAL|WARNING \*\*|ERROR \*\*", line)
+            and not any(noise in line for noise in XVFB_NOISE)]
+
+
+def screenshot(path):
+    result = subprocess.run(["import", "-window", "root", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    return result.returncode == 0 and os.path.getsize(path) > 0, result.stdout.decode()
+
+
+def xdotool(*args):
+    return subprocess.run(["xdotool", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=10, check=True).stdout.decode()
+
+
+def x_window_of(pid):
+    ids = xdotool("search", "--onlyvisible", "--pid", str(pid)).split()
+    return ids[-1] if ids else None
+
+
+def click_with_mouse(window_id, node):
+    """A real pointer click in the middle of node (window coordinates)."""
+    ext = node.queryComponent().getExtents(pyatspi.WINDOW_COORDS)
+    x, y = ext.x + ext.width // 2, ext.y + ext.height // 2
+    xdotool("mousemove", "--window", window_id, str(x), str(y), "click", "1")
+
+
+# ---- po files ----
+
+def po_unquote(s):
+    s = s.strip()
+    assert s.startswith('"') and s.endswith('"'), s
+    s = s[1:-1]
+    return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+                  .get(m.group(1), "\\" + m.group(1)), s)
+
+
+def po_translation(path, msgid, msgctxt=None):
+    """The msgstr msgfmt would compile for msgid: None if the entry is
+    missing, untranslated, fuzzy or obsolete."""
+    entries = []
+    entry = {"flags": set()}
+    field = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip():
+                if "msgid" in entry:
+                    entries.append(entry)
+                entry, field = {"flags": set()}, None
+                continue
+            if line.startswith("#,"):
+                entry["flags"].update(flag.strip() for flag in line[2:].split(","))
+            elif line.startswith("#~"):
+                entry["obsolete"] = True
+            elif line.startswith("#"):
+                continue
+            else:
+                m = re.match(r'(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(".*")$', line)
+                if m:
+                    if m.group(1) == "msgid" and "msgid" in entry:
+                        entries.append(entry)  # no blank line in between
+                        entry = {"flags": set()}
+                    field = m.group(1)
+                    entry[field] = po_unquote(m.group(2))
+                elif line.startswith('"') and field is not None:
+                    entry[field] += po_unquote(line)
+    if "msgid" in entry:
+        entries.append(entry)
+    for e in entries:
+        if e.get("msgid") == msgid and e.get("msgctxt") == msgctxt:
+            if e.get("obsolete") or "fuzzy" in e["flags"] or not e.get("msgstr"):
+                return None
+            return e["msgstr"]
+    return None
+
+
+# ---- run 1: the whole conversation, in English ----
+
+def run_english(tmp):
+    port = free_port()
+    nick = "alice"
+    message = "Hello from the window 42"
+    typed = "typed on the keyboard 7"
+    cli_nick = "bob"
+    cli_message = "Greetings from the command line 99"
+    key_dir = os.path.join(tmp, "keys-app")
+    cli_key_dir = os.path.join(tmp, "keys-cli")
+    app_log = os.path.join(ARTIFACT_DIR, "ui-app-en.log")
+    app = cli = cli_log = None
+    cli_out = cli_err = None
+    try:
+        app = start_app(key_dir, app_log)
+        win = Window(app.pid)
+
+        def app_log_tail():
+            return "app output:\n" + read_file(app_log)[-3000:]
+
+        frame = check("the window appears on the accessibility bus",
+                      lambda: win.frame, timeout=60, detail=app_log_tail)
+        if frame is None:
+            return
+        report(frame.name == "Secure Chat", "the window is called “Secure Chat”", f"name: {frame.name!r}")
+
+        start = check("“Start server” becomes available once the keys are loaded",
+                      lambda: (lambda b: b if b is not None and has_state(b, pyatspi.STATE_SENSITIVE)
+                               else None)(labelled_button(win.frame, "Start server")),
+                      timeout=60, detail=app_log_tail)
+        if start is None:
+            return
+
+        # the ports: spin buttons, set through their value interface
+        for label in ("Server port", "Client port"):
+            spin = win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
+            if spin is None:
+                report(False, f"the “{label}” spin button exists")
+                return
+            spin.queryValue().currentValue = float(port)
+            check(f"“{label}” is set to {port}",
+                  lambda: int(win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
+                              .queryValue().currentValue) == port, timeout=5)
+
+        click(labelled_button(win.frame, "Start server"))
+        listening = f"Listening on 127.0.0.1:{port}"
+        check(f"the Server log says “{listening}”",
+              lambda: listening in win.log("Server log"),
+              detail=lambda: f"Server log:\n{win.log('Server log')}\n{app_log_tail()}")
+        check("the server button now reads “Stop server”",
+              lambda: labelled_button(win.frame, "Stop server"))
+
+        # the client: nickname, connect, trust the new server key
+        nick_row = win.widget(pyatspi.ROLE_TEXT, "Nickname")
+        report(nick_row is not None and nick_row.queryEditableText().setTextContents(nick),
+               f"the nickname is set to “{nick}”")
+        click(labelled_button(win.frame, "Connect"))
+        trust = check("a dialog asks to trust the server, with “Trust and Connect”",
+                      lambda: win.dialog_button("Trust and Connect"),
+                      detail=lambda: f"toplevels: {win.toplevel_names()}\n{app_log_tail()}")
+        if trust is None:
+            return
+        # what a careful person does before trusting: compare the
+        # fingerprint in the dialog with the one the server shows
+        body = win.dialog_text()
+        m = re.search(r"Fingerprint: (SHA256:\S+)", body)
+        report(m is not None and f"first connection to 127.0.0.1:{port}" in body
+               and win.widget(pyatspi.ROLE_LABEL, m.group(1)) is not None,
+               "the dialog names the server and shows the fingerprint the Server column shows",
+               f"dialog text:\n{body}")
+        click(trust)
+        check(f"the Conversation says “Connected to 127.0.0.1:{port}”",
+              lambda: f"Connected to 127.0.0.1:{port}" in win.log("Conversation"),
+              detail=lambda: f"Conversation:\n{win.log('Conversation')}")
+        joined = check(f"the Server log shows “{nick} joined” over v2",
+                       lambda: re.search(rf"#(\d+) {nick} joined \(v2, SHA256:", win.log("Server log")),
+                       detail=lambda: f"Server log:\n{win.log('Server log')}")
+        own_id = joined.group(1) if joined else "?"
+        check("the trust dialog is gone",
+              lambda: win.dialog_button("Trust and Connect") is None, timeout=5,
+              detail=lambda: f"toplevels: {win.toplevel_names()}")
+
+        # a message, set through the entry's editable text and sent with Send
+        entry = check("the Message entry becomes sensitive",
+                      lambda: (lambda e: e if e is not None and has_state(e, pyatspi.STATE_SENSITIVE)
+                               else None)(win.widget(pyatspi.ROLE_TEXT, "Message")))
+        if entry is None:
+            return
+        entry.queryEditableText().setTextContents(message)
+        send = check("“Send” becomes sensitive once there is text",
+                     lambda: (lambda b: b if b is not None and has_state(b, pyatspi.STATE_SENSITIVE)
+                              else None)(labelled_button(win.frame, "Send")), timeout=5)
+        if send is None:
+            return
+        click(send)
+        check("the Server log shows the decrypted message with the nickname",
+              lambda: re.search(rf"#\d+ {nick}: {re.escape(message)}$", win.log("Server log"), re.M),
+              detail=lambda: f"Server log:\n{win.log('Server log')}")
+        check("the Conversation shows “You: …”",
+              lambda: f"You: {message}" in win.log("Conversation"),
+              detail=lambda: f"Conversation:\n{win.log('Conversation')}")
+        check("“Send” is insensitive again once the entry was cleared",
+              lambda: not has_state(labelled_button(win.frame, "Send"), pyatspi.STATE_SENSITIVE),
+              timeout=5)
+
+        # a second client: secure-chat-cli, kept open until its line arrives
+        cli = subprocess.Popen([CLI_BIN, "connect", "127.0.0.1", "--port", str(port),
+                                "--key-dir", cli_key_dir, "--nick", cli_nick,
+                                "--trust", "accept-new"],
+                               env=app_env({}), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cli_log = open(os.path.join(ARTIFACT_DIR, "ui-cli.log"), "w", encoding="utf-8")
+        cli_out = Reader(cli.stdout, cli_log)
+        cli_err = Reader(cli.stderr, cli_log)
+
+        def cli_detail():
+            return (f"cli stdout:\n{cli_out.text()}\ncli stderr:\n{cli_err.text()}\n"
+                    f"Conversation:\n{win.log('Conversation')}")
+
+        check(f"the Conversation shows “— {cli_nick} joined”",
+              lambda: f"— {cli_nick} joined" in win.log("Conversation"),
+              detail=cli_detail)
+        cli.stdin.write((cli_message + "\n").encode())
+        cli.stdin.flush()
+        check("the Conversation shows the CLI's message with its nickname",
+              lambda: re.search(rf"{cli_nick}: {re.escape(cli_message)}$", win.log("Conversation"), re.M),
+              detail=cli_detail)
+        check("the Server log shows the CLI's message too",
+              lambda: re.search(rf"#\d+ {cli_nick}: {re.escape(cli_message)}$", win.log("Server log"), re.M),
+              detail=lambda: f"Server log:\n{win.log('Server log')}")
+
+        # a reply typed on the keyboard and sent with Return
+        try:
+            wid = x_window_of(app.pid)
+            click_with_mouse(wid, win.widget(pyatspi.ROLE_TEXT, "Message"))
+            check("a click puts the keyboard focus into the Message entry",
+                  lambda: has_state(win.widget(pyatspi.ROLE_TEXT, "Message"), pyatspi.STATE_FOCUSED),
+                  timeout=5)
+            xdotool("type", "--delay", "20", typed)
+            xdotool("key", "Return")
+        except (subprocess.SubprocessError, AttributeError) as e:
+            report(False, "typing into the Message entry with xdotool", repr(e))
+        check("the typed reply reaches the CLI client",
+              lambda: f"{nick}: {typed}" in cli_out.text(), detail=cli_detail)
+        check("the Conversation shows the typed reply as “You: …”",
+              lambda: f"You: {typed}" in win.log("Conversation"),
+              detail=lambda: f"Conversation:\n{win.log('Conversation')}")
+
+        time.sleep(0.3)  # let the log views draw the last lines
+        shot = os.path.join(ARTIFACT_DIR, "ui-window.png")
+        ok, out = screenshot(shot)
+        report(ok, f"screenshot of the chat saved as {shot}", out)
+
+        # the CLI leaves at the end of its input
+        cli.stdin.close()
+        try:
+            code = cli.wait(20)
+        except subprocess.TimeoutExpired:
+            code = None
+        report(code == 0, "secure-chat-cli ends its session and exits with 0",
+               f"exit status {code}\n{cli_detail()}")
+        check(f"the Conversation shows “— {cli_nick} left”",
+              lambda: f"— {cli_nick} left" in win.log("Conversation"),
+              detail=cli_detail)
+
+        # disconnect, then stop the server
+        click(labelled_button(win.frame, "Disconnect"))
+        check("after “Disconnect” the client button reads “Connect” again",
+              lambda: labelled_button(win.frame, "Connect"))
+        check(f"the Server log shows the window's client (#{own_id}) disconnecting",
+              lambda: re.search(rf"#{own_id} disconnected", win.log("Server log")),
+              detail=lambda: f"Server log:\n{win.log('Server log')}")
+        check("the Message entry is insensitive again",
+              lambda: not has_state(win.widget(pyatspi.ROLE_TEXT, "Message"), pyatspi.STATE_SENSITIVE),
+              timeout=5)
+        click(labelled_button(win.frame, "Stop server"))
+        check("the Server log says “Server stopped”",
+              lambda: re.search(r"^\d\d:\d\d:\d\d Server stopped$", win.log("Server log"), re.M),
+              detail=lambda: f"Server log:\n{win.log('Server log')}")
+        check("the server button reads “Start server” again",
+              lambda: labelled_button(win.frame, "Start server"))
+
+        def refused():
+            with socket.socket() as s:
+                s.settimeout(2)
+                return s.connect_ex(("127.0.0.1", port)) != 0
+        check(f"nothing listens on port {port} any more", refused, timeout=5)
+
+        # close the window with its close button: the app quits cleanly
+        close = win.widget(pyatspi.ROLE_PUSH_BUTTON, "Close")
+        if close is not None:
+            click(close)
+        try:
+            code = app.wait(15)
+        except subprocess.TimeoutExpired:
+            code = None
+        report(code == 0, "closing the window quits the app with status 0",
+               f"exit status {code}\n{app_log_tail()}")
+    finally:
+        stop(cli)
+        stop(app)
+        for reader in (cli_out, cli_err):
+            if reader is not None:
+                reader.join(5)
+        if cli_log is not None:
+            cli_log.close()
+        bad = unexpected_warnings(read_file(app_log))
+        report(not bad, "the app printed no warnings or criticals (English run)", "\n".join(bad))
+
+
+# ---- run 2: German ----
+
+def run_german(tmp):
+    expected = po_translation(DE_PO, "Start server")
+    if expected is None:
+        report(False, "po/de.po translates “Start server”",
+               f"{DE_PO} has no usable msgstr for “Start server” (missing, empty or fuzzy)")
+        return
+    locale_dir = os.path.join(tmp, "locale")
+    os.makedirs(os.path.join(locale_dir, "de", "LC_MESSAGES"))
+    result = subprocess.run(["msgfmt", "--check-format", "-o",
+                             os.path.join(locale_dir, "de", "LC_MESSAGES", "secure-chat.mo"), DE_PO],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    report(result.returncode == 0, "po/de.po compiles with msgfmt --check-format",
+           result.stdout.decode())
+    if result.returncode != 0:
+        return
+
+    key_dir = os.path.join(tmp, "keys-de")
+    app_log = os.path.join(ARTIFACT_DIR, "ui-app-de.log")
+    app = None
+    try:
+        # No de_DE locale is generated on a bare Debian: with C.UTF-8
+        # (LC_ALL, from app_env) gettext honours LANGUAGE; with plain "C"
+        # it would ignore it.
+        app = start_app(key_dir, app_log, {"LANGUAGE": "de",
+                                           "SECURE_CHAT_LOCALEDIR": locale_dir})
+        win = Window(app.pid)
+        button = check(f"German: the start button's accessible name is “{expected}”",
+                       lambda: labelled_button(win.frame, expected), timeout=60,
+                       detail=lambda: "buttons: " + ", ".join(
+                           repr(b.name) for b in walk(win.frame)
+                           if b.getRole() == pyatspi.ROLE_PUSH_BUTTON))
+        report(labelled_button(win.frame, "Start server") is None,
+               "German: no button is called “Start server” any more")
+        if button is not None:
+            ok, out = screenshot(os.path.join(ARTIFACT_DIR, "ui-window-de.png"))
+            report(ok, "screenshot of the German window saved", out)
+    finally:
+        stop(app)
+        bad = unexpected_warnings(read_file(app_log))
+        report(not bad, "the app printed no warnings or criticals (German run)", "\n".join(bad))
+
+
+def main():
+    os.makedirs(ARTIFACT_DIR, exist_ok=True)
+    for tool in ("xdotool", "import", "msgfmt"):
+        if shutil.which(tool) is None:
+            print(f"Bail out! {tool} is not installed")
+            return 1
+    print("# UI test: app", APP_BIN, flush=True)
+    started = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="sc-ui-test-")
+    try:
+        for name, run in (("English", run_english), ("German", run_german)):
+            t = time.monotonic()
+            try:
+                run(tmp)
+            except Exception:
+                report(False, f"{name} run ended with an exception", traceback.format_exc())
+            print(f"# {name} run took {time.monotonic() - t:.1f}s", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"# total {time.monotonic() - started:.1f}s")
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
