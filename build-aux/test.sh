@@ -34,4 +34,9 @@ meson test -C _build-test --suite core --print-errorlogs --num-processes 2 \
   --timeout-multiplier 10 \
   --wrapper "valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 
+# meson dist packs the committed tree, then builds and tests the tarball;
+# it refuses a checkout with uncommitted changes (commit or stash first)
+echo "== release tarball (meson dist builds and tests it)"
+meson dist -C _build-test --formats xztar
+
 echo "== all test runs passed"
