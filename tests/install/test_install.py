@@ -36,8 +36,9 @@ def run(cmd, timeout=600, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
-def check_manifest(manifest):
-    r = run(["flatpak-builder", "--show-manifest", manifest])
+def check_manifest(manifest, work):
+    # flatpak-builder keeps a state folder in its working directory
+    r = run(["flatpak-builder", "--show-manifest", os.path.abspath(manifest)], cwd=work)
     if not ok(r.returncode == 0, "flatpak-builder --show-manifest reads the manifest", r.stderr):
         return None
     m = json.loads(r.stdout)
@@ -190,7 +191,7 @@ def main():
     src, manifest = sys.argv[1], sys.argv[2]
     work = tempfile.mkdtemp(prefix="sc-install-")
     try:
-        opts = check_manifest(manifest)
+        opts = check_manifest(manifest, work)
         if opts is not None:
             app = build_and_install(src, opts, work)
             if app is not None:
