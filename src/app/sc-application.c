@@ -392,7 +392,7 @@ sc_application_new (void)
 {
   return g_object_new (SC_TYPE_APPLICATION,
                        "application-id", APP_ID,
-                       "flags", G_APPLICATION_NON_UNIQUE,
+                       "flags", G_APPLICATION_DEFAULT_FLAGS,
                        "resource-base-path", "/io/github/securechat/SecureChat",
                        NULL);
 }
