@@ -7,18 +7,26 @@
 #include <stdio.h>
 #include <string.h>
 
+static void
+print_error (const char *format,
+             va_list     args,
+             const char *suffix)
+{
+  g_autofree char *msg = g_strdup_vprintf (format, args);
+
+  g_printerr ("secure-chat-cli: %s%s\n", msg, suffix);
+}
+
 int
 sc_cli_error (int         code,
               const char *format,
               ...)
 {
-  g_autofree char *msg = NULL;
   va_list args;
 
   va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
+  print_error (format, args, "");
   va_end (args);
-  g_printerr ("secure-chat-cli: %s\n", msg);
   return code;
 }
 
@@ -27,13 +35,11 @@ sc_cli_usage_error (GOptionContext *context,
                     const char     *format,
                     ...)
 {
-  g_autofree char *msg = NULL;
   va_list args;
 
   va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
+  print_error (format, args, " (see --help)");
   va_end (args);
-  g_printerr ("secure-chat-cli: %s (see --help)\n", msg);
   return SC_EXIT_USAGE;
 }
 

@@ -775,9 +775,11 @@ sc_trust_store_list_clients (ScTrustStore *self)
 
 /* ---- verified marks ---- */
 
-gboolean
-sc_trust_store_is_verified (ScTrustStore *self,
-                            const char   *fingerprint)
+/* Whether the in-memory copy of @which lists @fingerprint */
+static gboolean
+trust_store_has (ScTrustStore *self,
+                 TrustKind     which,
+                 const char   *fingerprint)
 {
   g_autoptr(GMutexLocker) locker = NULL;
 
@@ -786,7 +788,14 @@ sc_trust_store_is_verified (ScTrustStore *self,
   if (fingerprint == NULL)
     return FALSE;
   locker = g_mutex_locker_new (&self->mutex);
-  return trust_file_lookup (self->files[TRUST_VERIFIED], fingerprint) != NULL;
+  return trust_file_lookup (self->files[which], fingerprint) != NULL;
+}
+
+gboolean
+sc_trust_store_is_verified (ScTrustStore *self,
+                            const char   *fingerprint)
+{
+  return trust_store_has (self, TRUST_VERIFIED, fingerprint);
 }
 
 gboolean
@@ -829,14 +838,7 @@ gboolean
 sc_trust_store_is_authorized (ScTrustStore *self,
                               const char   *fingerprint)
 {
-  g_autoptr(GMutexLocker) locker = NULL;
-
-  g_return_val_if_fail (self != NULL, FALSE);
-
-  if (fingerprint == NULL)
-    return FALSE;
-  locker = g_mutex_locker_new (&self->mutex);
-  return trust_file_lookup (self->files[TRUST_AUTHORIZED_CLIENTS], fingerprint) != NULL;
+  return trust_store_has (self, TRUST_AUTHORIZED_CLIENTS, fingerprint);
 }
 
 gboolean
