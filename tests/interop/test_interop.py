@@ -15,195 +15,32 @@ Each check prints "ok N - name" or "not ok N - name: reason"; the last line
 is "N passed, M failed" and the exit status is non-zero if anything failed.
 """
 
-import atexit
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "sc_peer.py")
 VECTORS = os.path.join(HERE, "..", "core")
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 import sc_peer  # noqa: E402  (fingerprints of the Python side's keys)
+import sc_testlib  # noqa: E402  (the harness shared with tests/cli)
+from sc_testlib import Fail, in_order, newdir, ok, run, scenario  # noqa: E402
 
-CLI = None
-TMP = None
-ENV = None
-PROCS = []
-WATCHDOG_S = 240
+CLI = None          # path of secure-chat-cli        } set by main() from
+TMP = None          # temporary root, removed at exit } sc_testlib.setup()
 PY = "/usr/bin/python3"
 
 
-class Fail(Exception):
-    """A scenario cannot go on."""
-
-
-# ---------------------------------------------------------------- reporting
-class Report:
-    def __init__(self):
-        self.n = self.passed = self.failed = 0
-        self.lock = threading.Lock()
-
-    def ok(self, name, cond, reason=""):
-        with self.lock:
-            self.n += 1
-            if cond:
-                self.passed += 1
-                print(f"ok {self.n} - {name}", flush=True)
-            else:
-                self.failed += 1
-                lines = str(reason).splitlines() or ["(no reason given)"]
-                print(f"not ok {self.n} - {name}: {lines[0]}", flush=True)
-                for line in lines[1:40]:
-                    print(f"#   {line}", flush=True)
-        return bool(cond)
-
-
-R = Report()
-
-
-def ok(name, cond, reason=""):
-    return R.ok(name, cond, reason)
-
-
-def short(text, limit=800):
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
-
-
 # ---------------------------------------------------------------- processes
-class Proc:
+class Proc(sc_testlib.Proc):
     """A child process whose stdout and stderr lines are collected."""
 
-    def __init__(self, argv, name, stdin=True):
-        self.name = name
-        self.argv = [str(a) for a in argv]
-        self.p = subprocess.Popen(self.argv, env=ENV,
-                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        PROCS.append(self)
-        self.cv = threading.Condition()
-        self.lines = {"out": [], "err": []}
-        self.eof = {"out": False, "err": False}
-        self.threads = [threading.Thread(target=self._pump, args=(self.p.stdout, "out"), daemon=True),
-                        threading.Thread(target=self._pump, args=(self.p.stderr, "err"), daemon=True)]
-        for t in self.threads:
-            t.start()
-
-    def _pump(self, f, which):
-        try:
-            for raw in iter(f.readline, b""):
-                with self.cv:
-                    self.lines[which].append(raw.decode("utf-8", "replace").rstrip("\n"))
-                    self.cv.notify_all()
-        finally:
-            with self.cv:
-                self.eof[which] = True
-                self.cv.notify_all()
-
-    @property
-    def out(self):
-        with self.cv:
-            return list(self.lines["out"])
-
-    @property
-    def err(self):
-        with self.cv:
-            return list(self.lines["err"])
-
-    def describe(self):
-        return (f"{self.name} (rc={self.p.poll()}) stdout={short(chr(10).join(self.out))!r} "
-                f"stderr={short(chr(10).join(self.err))!r}")
-
-    def wait_line(self, pattern, stream="out", timeout=10.0, count=1):
-        regex = re.compile(pattern)
-        end = time.monotonic() + timeout
-        found, scanned = [], 0
-        with self.cv:
-            while True:
-                lines = self.lines[stream]
-                while scanned < len(lines):
-                    if regex.search(lines[scanned]):
-                        found.append(lines[scanned])
-                    scanned += 1
-                if len(found) >= count:
-                    return found[count - 1]
-                left = end - time.monotonic()
-                if self.eof[stream] or left <= 0:
-                    why = "output ended" if self.eof[stream] else f"nothing within {timeout:g}s"
-                    raise Fail(f"{self.name}: no {stream} line matching {pattern!r} "
-                               f"(#{count}, {why}); {self.describe()}")
-                self.cv.wait(min(left, 1.0))
-
-    def send(self, text):
-        try:
-            self.p.stdin.write(text.encode("utf-8"))
-            self.p.stdin.flush()
-        except OSError as e:
-            raise Fail(f"{self.name}: cannot write to stdin: {e}; {self.describe()}") from None
-
-    def close_stdin(self):
-        try:
-            if self.p.stdin:
-                self.p.stdin.close()
-        except OSError:
-            pass
-
-    def signal(self, sig):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-
-    def wait(self, timeout=15.0):
-        try:
-            rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise Fail(f"{self.name} did not exit within {timeout:g}s; {self.describe()}") from None
-        for t in self.threads:
-            t.join(5)
-        return rc
-
-    def kill(self):
-        if self.p.poll() is None:
-            try:
-                self.p.kill()
-            except OSError:
-                pass
-        try:
-            self.p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.close_stdin()
-
-
-def kill_all():
-    while PROCS:
-        PROCS.pop().kill()
-
-
-def run(argv, timeout=30.0):
-    try:
-        cp = subprocess.run([str(a) for a in argv], env=ENV, stdin=subprocess.DEVNULL,
-                            capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Fail(f"{' '.join(map(str, argv))} did not exit within {timeout:g}s") from None
-    return (cp.returncode, cp.stdout.decode("utf-8", "replace").splitlines(),
-            cp.stderr.decode("utf-8", "replace").splitlines())
-
-
-def newdir(name):
-    return tempfile.mkdtemp(prefix=name + "-", dir=TMP)
-
-
-def in_order(lines, prefix, expected):
-    got = [line for line in lines if line.startswith(prefix)]
-    return got == expected, f"expected {expected}, got {got}"
+    SHORT_LIMIT = 800
+    WAIT_S = 15.0
 
 
 # --- the C side
@@ -264,14 +101,6 @@ class PyServer(Proc):
 
 
 # ---------------------------------------------------------------- scenarios
-SCENARIOS = []
-
-
-def scenario(fn):
-    SCENARIOS.append(fn)
-    return fn
-
-
 @scenario
 def c_server_python_clients():
     srv = CServer(newdir("c-srv"))
@@ -525,57 +354,13 @@ def known_answers():
 
 
 # ---------------------------------------------------------------- main
-def cleanup():
-    kill_all()
-    if TMP and os.path.isdir(TMP):
-        shutil.rmtree(TMP, ignore_errors=True)
-
-
-def watchdog():
-    time.sleep(WATCHDOG_S)
-    print(f"not ok - watchdog: the run took more than {WATCHDOG_S}s, giving up", flush=True)
-    print(f"{R.passed} passed, {R.failed + 1} failed", flush=True)
-    cleanup()
-    os._exit(1)
-
-
 def main():
-    global CLI, TMP, ENV
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} PATH/TO/secure-chat-cli", file=sys.stderr)
-        return 2
-    CLI = os.path.abspath(sys.argv[1])
-    if not os.access(CLI, os.X_OK):
-        print(f"{CLI} is not an executable", file=sys.stderr)
-        return 2
-    TMP = tempfile.mkdtemp(prefix="sc-test-interop-")
-    atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    ENV = dict(os.environ)
-    ENV.update(HOME=os.path.join(TMP, "home"), XDG_DATA_HOME=os.path.join(TMP, "home", "data"),
-               LC_ALL="C.UTF-8", LANG="C.UTF-8", PYTHONIOENCODING="utf-8")
-    ENV.pop("LANGUAGE", None)
-    os.makedirs(ENV["XDG_DATA_HOME"])
-    threading.Thread(target=watchdog, daemon=True).start()
-    only = set(os.environ.get("SC_TEST_ONLY", "").split(",")) - {""}
-    start = time.monotonic()
-    for fn in SCENARIOS:
-        if only and fn.__name__ not in only:
-            continue
-        t = time.monotonic()
-        print(f"# {fn.__name__}", flush=True)
-        try:
-            fn()
-        except Fail as e:
-            ok(f"{fn.__name__}: scenario completes", False, str(e))
-        except Exception:
-            ok(f"{fn.__name__}: scenario completes", False, traceback.format_exc())
-        finally:
-            kill_all()
-        print(f"# {fn.__name__}: {time.monotonic() - t:.1f}s", flush=True)
-    print(f"# total {time.monotonic() - start:.1f}s", flush=True)
-    print(f"{R.passed} passed, {R.failed} failed", flush=True)
-    return 1 if R.failed else 0
+    global CLI, TMP
+    rc = sc_testlib.setup("sc-test-interop-", PYTHONIOENCODING="utf-8")
+    if rc is not None:
+        return rc
+    CLI, TMP = sc_testlib.CLI, sc_testlib.TMP
+    return sc_testlib.run_scenarios()
 
 
 if __name__ == "__main__":
