@@ -9,13 +9,15 @@
 #
 # Run 1 (English): start the server and the client from the window, answer
 # the trust dialog, chat with the window's own server and with a second
-# client (secure-chat-cli), take a screenshot, disconnect, stop the server,
-# close the window.
+# client (secure-chat-cli), take a screenshot, check the desktop
+# notifications (fake_notifications.py stands in for the notification
+# server), disconnect, stop the server, close the window.
 # Run 2 (German): with LANGUAGE=de and a catalogue compiled from po/de.po
 # at test time, the start button must carry the German msgstr.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+import json
 import os
 import re
 import shutil
@@ -335,6 +337,41 @@ def xdotool(*args):
                           stderr=subprocess.PIPE, timeout=10, check=True).stdout.decode()
 
 
+# ---- notifications ----
+
+FAKE_NOTIFICATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "fake_notifications.py")
+
+
+def start_notification_server(log_path):
+    """fake_notifications.py on the test's session bus, owning
+    org.freedesktop.Notifications (and not org.gtk.Notifications, which
+    GLib would prefer); returns the process and a Reader of its records."""
+    log = open(log_path, "w", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, FAKE_NOTIFICATIONS],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    return proc, Reader(proc.stdout, log)  # the caller closes reader.copy_to
+
+
+def records(reader):
+    """The JSON records the fake server printed so far."""
+    out = []
+    for line in reader.text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a warning, not a record
+    return out
+
+
+def notifications(reader):
+    """(title, body) of each notification the fake server received, from
+    the freedesktop interface (summary, body) or GLib's own (title, body)."""
+    return [(r.get("summary", r.get("title")), r.get("body")) for r in records(reader)
+            if r.get("method") in ("Notify", "AddNotification")]
+
+
 def x_window_of(pid):
     ids = xdotool("search", "--onlyvisible", "--pid", str(pid)).split()
     return ids[-1] if ids else None
@@ -406,12 +443,21 @@ def run_english(tmp):
     typed = "typed on the keyboard 7"
     cli_nick = "bob"
     cli_message = "Greetings from the command line 99"
+    away_message = "While you were in Preferences 31"
+    back_message = "Back in the main window 64"
     key_dir = os.path.join(tmp, "keys-app")
     cli_key_dir = os.path.join(tmp, "keys-cli")
     app_log = os.path.join(ARTIFACT_DIR, "ui-app-en.log")
     app = cli = cli_log = None
     cli_out = cli_err = None
+    notifier = notes = None
     try:
+        # before the app: GLib picks its notification backend by what
+        # owns the names on the session bus
+        notifier, notes = start_notification_server(os.path.join(ARTIFACT_DIR, "ui-notifications.log"))
+        check("a fake notification server owns org.freedesktop.Notifications on the session bus",
+              lambda: any(r.get("ready") == ["org.freedesktop.Notifications"] for r in records(notes)),
+              timeout=15, detail=lambda: f"fake server output:\n{notes.text()}")
         app = start_app(key_dir, app_log)
         win = Window(app.pid)
 
@@ -551,6 +597,86 @@ def run_english(tmp):
         ok, out = screenshot(shot)
         report(ok, f"screenshot of the chat saved as {shot}", out)
 
+        # Notifications: a message that arrives while another of the app's
+        # windows has the focus raises one, titled with the sender's
+        # nickname; one that arrives while the main window is active does
+        # not.  Xvfb runs no window manager: since the trust dialog closed,
+        # the X focus has been on the root window, and nothing gives it back
+        # to the main window.  A click into the window, then what a
+        # click-to-focus window manager does on that click (XSetInputFocus:
+        # xdotool windowfocus), make the main window active.
+        def toplevel(name):
+            app_node = win.app
+            for i in range(app_node.childCount if app_node is not None else 0):
+                top = app_node.getChildAtIndex(i)
+                if top is not None and top.name == name:
+                    return top
+            return None
+
+        def active(name):
+            top = toplevel(name)
+            return top is not None and has_state(top, pyatspi.STATE_ACTIVE)
+
+        def states():
+            return (f"toplevels: {win.toplevel_names()}; active: "
+                    f"{[n for n in ('Secure Chat', 'Preferences') if active(n)]}")
+
+        def focus_main_window():
+            try:
+                wid = x_window_of(app.pid)
+                click_with_mouse(wid, win.widget(pyatspi.ROLE_TEXT, "Message"))
+                xdotool("windowfocus", "--sync", wid)
+            except (subprocess.SubprocessError, AttributeError) as e:
+                report(False, "focusing the main window with a click and xdotool windowfocus", repr(e))
+
+        def notes_detail():
+            return (f"notifications received: {notifications(notes) if notes else None}\n"
+                    f"fake server output:\n{notes.text() if notes else ''}\n{states()}\n"
+                    f"{app_log_tail()}")
+
+        def cli_says(text):
+            cli.stdin.write((text + "\n").encode())
+            cli.stdin.flush()
+            return check(f"the Conversation shows “{cli_nick}: {text}”",
+                         lambda: re.search(rf"{cli_nick}: {re.escape(text)}$", win.log("Conversation"), re.M),
+                         detail=cli_detail)
+
+        focus_main_window()
+        check("a click and the window manager's focus make the main window active (AT-SPI “active”)",
+              lambda: active("Secure Chat"), timeout=10, detail=states)
+        xdotool("key", "ctrl+comma")
+        check("Ctrl+comma opens Preferences, and it is the active window",
+              lambda: active("Preferences"), timeout=10, detail=states)
+        check("the main window is no longer active",
+              lambda: toplevel("Secure Chat") is not None and not active("Secure Chat"),
+              timeout=5, detail=states)
+        cli_says(away_message)
+        note = check("the notification server receives a notification for the message that arrived "
+                     "while Preferences had the focus",
+                     lambda: [n for n in notifications(notes) if n[1] == away_message],
+                     timeout=10, detail=notes_detail)
+        report(note is not None and note[-1] == (cli_nick, away_message),
+               f"its title is the sender's nickname “{cli_nick}” and its body the message",
+               detail=f"notification (title, body): {note[-1] if note else None}")
+
+        xdotool("key", "Escape")
+        check("Escape closes Preferences",
+              lambda: toplevel("Preferences") is None and toplevel("Secure Chat") is not None,
+              timeout=10, detail=states)
+        focus_main_window()
+        check("the main window is active again",
+              lambda: active("Secure Chat"), timeout=10, detail=states)
+        seen = len(notifications(notes))
+        if cli_says(back_message):
+            # the app sends Notify as it queues the line, and the log view
+            # shows queued lines 100 ms later; a Notify reaches the fake
+            # server within milliseconds, so a second is plenty
+            time.sleep(1.0)
+        report(not [n for n in notifications(notes) if n[1] == back_message]
+               and len(notifications(notes)) == seen,
+               "a message arriving while the main window is active raises no notification",
+               notes_detail())
+
         # the CLI leaves at the end of its input
         cli.stdin.close()
         try:
@@ -599,11 +725,14 @@ def run_english(tmp):
     finally:
         stop(cli)
         stop(app)
-        for reader in (cli_out, cli_err):
+        stop(notifier)
+        for reader in (cli_out, cli_err, notes):
             if reader is not None:
                 reader.join(5)
         if cli_log is not None:
             cli_log.close()
+        if notes is not None:
+            notes.copy_to.close()
         bad = unexpected_warnings(read_file(app_log))
         report(not bad, "the app printed no warnings or criticals (English run)", "\n".join(bad))
 
