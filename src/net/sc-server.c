@@ -775,6 +775,9 @@ listen_in_thread (ScServer *self,
     }
   address = g_inet_socket_address_new (inet, self->port);
   self->service = g_socket_service_new ();
+  /* with GIO's default backlog a burst of connections overflows the accept
+   * queue, and clients that then wait for our greeting hang */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), SC_LISTEN_BACKLOG);
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,

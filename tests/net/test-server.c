@@ -2,6 +2,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include <gio/gio.h>
@@ -151,6 +152,39 @@ test_stop_restart (void)
 
   test_client_free (a);
   test_client_free (b);
+  test_server_free (ts);
+}
+
+/* The listen backlog holds a burst of connections (GIO's default is 10:
+ * past it the kernel answers with SYN cookies and clients waiting for
+ * our greeting could hang) */
+static void
+test_listen_backlog (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  g_autofree char *filter = g_strdup_printf ("sport = :%u", port);
+  const char *argv[] = { "ss", "-ltnH", filter, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) fields = NULL;
+  int status;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               &out, NULL, &status, &error));
+  g_assert_no_error (error);
+  /* State Recv-Q Send-Q ...: for a listening socket Send-Q is the backlog */
+  fields = g_strsplit_set (g_strstrip (out), " \t", -1);
+  {
+    guint i, n = 0;
+    const char *send_q = NULL;
+
+    for (i = 0; fields[i] != NULL; i++)
+      if (fields[i][0] != '\0' && ++n == 3)
+        send_q = fields[i];
+    g_assert_nonnull (send_q);
+    g_assert_cmpint (atoi (send_q), ==, SC_LISTEN_BACKLOG);
+  }
   test_server_free (ts);
 }
 
@@ -515,6 +549,7 @@ main (int   argc,
   g_test_add_func ("/server/mixed-relay", test_mixed_relay);
   g_test_add_func ("/server/stop-restart", test_stop_restart);
   g_test_add_func ("/server/port-in-use", test_port_in_use);
+  g_test_add_func ("/server/listen-backlog", test_listen_backlog);
   g_test_add_func ("/server/allow-list", test_allow_list);
   g_test_add_func ("/server/slow-reader", test_slow_reader);
   g_test_add_func ("/server/back-to-back", test_back_to_back);
