@@ -700,10 +700,10 @@ run_fanout_row (Bench      *b,
   bench_drain_wait_quiet (job.drain, 0.2);
   bench_drain_set_lazy (job.drain, 0);
   setup = MAX (0, bench_drain_get_last_byte (job.drain) - start);
-  bench_row_set_note (row, "%u receivers; joining them took %.2f s (%u handshakes, "
+  bench_row_set_note (row, "%u receiver(s); joining took %.2f s (%u handshakes, "
                       "%" G_GUINT64_FORMAT " join events); receivers frame records without "
-                      "decrypting", n, setup, n, (guint64) n * (n + 1) / 2);
-  progress ("fan-out: %u receivers joined in %.2f s", n, setup);
+                      "decrypting", n, setup, n + 1, (guint64) n * (n + 1) / 2);
+  progress ("fan-out: %u receiver(s) joined in %.2f s", n, setup);
 
   measure (b, row, fanout_round, &job, MAX (20, 20000 / n), MAX (5, 500 / n), n);
   goto out;
