@@ -94,15 +94,16 @@ hkdf (int           mode,
       gsize         out_len,
       GError      **error)
 {
+  static EVP_KDF *kdf;
   g_autoptr(EVP_KDF_CTX) ctx = NULL;
-  EVP_KDF *kdf;
   OSSL_PARAM params[5], *p = params;
 
-  kdf = EVP_KDF_fetch (NULL, "HKDF", NULL);
+  /* fetched once: a fetch per derivation costs more than the derivation */
+  if (g_once_init_enter (&kdf))
+    g_once_init_leave (&kdf, EVP_KDF_fetch (NULL, "HKDF", NULL));
   if (kdf == NULL)
     return crypto_fail (error, SC_ERROR_CRYPTO, "HKDF unavailable");
   ctx = EVP_KDF_CTX_new (kdf);
-  EVP_KDF_free (kdf);
   if (ctx == NULL)
     return crypto_fail (error, SC_ERROR_CRYPTO, "HKDF context");
 

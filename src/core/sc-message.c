@@ -184,7 +184,7 @@ sc_message_parse_chat_request (const guint8 *data,
                                ScMessage    *out,
                                GError      **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *obj = parse_object (parser, data, len, error);
 
   return obj != NULL && get_string (obj, "text", &out->text, error);
@@ -196,7 +196,7 @@ sc_message_parse_chat (const guint8 *data,
                        ScMessage    *out,
                        GError      **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *obj = parse_object (parser, data, len, error);
   JsonNode *time;
 
@@ -219,7 +219,7 @@ sc_message_parse_event (const guint8 *data,
                         ScMessage    *out,
                         GError      **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *obj = parse_object (parser, data, len, error);
 
   if (obj == NULL || !get_string (obj, "event", &out->event, error) ||

@@ -6,7 +6,9 @@
 
 #include <string.h>
 
-#define READ_CHUNK 16384
+#define READ_CHUNK 65536
+/* an output buffer that grew past this during a burst is let go once sent */
+#define OUT_KEEP   16384
 
 struct _ScChannel {
   GSocketConnection  *connection;
@@ -235,7 +237,7 @@ sc_channel_flush (ScChannel *self)
   if (self->out_start == self->out->len)
     {
       /* let a burst's buffer go, so idle connections stay small */
-      if (self->out->len > READ_CHUNK)
+      if (self->out->len > OUT_KEEP)
         {
           g_byte_array_unref (self->out);
           self->out = g_byte_array_new ();
