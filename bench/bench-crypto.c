@@ -13,6 +13,7 @@
 
 #include "sc-openssl.h"
 #include "bench-util.h"
+#include "sc-crypto.h"
 
 /* What the handshakes sign and encrypt: a context string and a hash, a
  * 48-byte key blob */
@@ -77,20 +78,6 @@ bench_op_per_v1_handshake (BenchOp op)
   return ops[op].per_v1;
 }
 
-static gboolean
-crypto_fail (GError    **error,
-             const char *what)
-{
-  unsigned long e = ERR_get_error ();
-  char buf[256] = "";
-
-  if (e != 0)
-    ERR_error_string_n (e, buf, sizeof buf);
-  ERR_clear_error ();
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s%s%s", what, buf[0] ? ": " : "", buf);
-  return FALSE;
-}
-
 /* OAEP and PSS as the seed protocol uses them: SHA-256 and MGF1-SHA-256 */
 static gboolean
 set_oaep (EVP_PKEY_CTX *ctx)
@@ -151,7 +138,7 @@ bench_crypto_new (GError **error)
   return self;
 
 failed:
-  crypto_fail (error, "Setting up the crypto baseline");
+  sc_crypto_fail (error, SC_ERROR_CRYPTO, "Setting up the crypto baseline");
   bench_crypto_free (self);
   return NULL;
 }
@@ -240,7 +227,7 @@ bench_crypto_time_op (BenchCrypto *self,
 
   for (i = 0; i < n; i++)
     if (!op_run (self, op))
-      return crypto_fail (error, bench_op_label (op));
+      return sc_crypto_fail (error, SC_ERROR_CRYPTO, bench_op_label (op));
   *seconds = (bench_now () - start) / n;
   return TRUE;
 }
@@ -264,7 +251,7 @@ bench_aes_gcm_seal (gsize    size,
       EVP_EncryptInit_ex2 (ctx, cipher, key, NULL, NULL) != 1)
     {
       EVP_CIPHER_free (cipher);
-      return crypto_fail (error, "AES-256-GCM");
+      return sc_crypto_fail (error, SC_ERROR_CRYPTO, "AES-256-GCM");
     }
   start = bench_now ();
   for (i = 0; i < n; i++)
@@ -277,7 +264,7 @@ bench_aes_gcm_seal (gsize    size,
           EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_GET_TAG, 16, ct + size) != 1)
         {
           EVP_CIPHER_free (cipher);
-          return crypto_fail (error, "AES-256-GCM");
+          return sc_crypto_fail (error, SC_ERROR_CRYPTO, "AES-256-GCM");
         }
     }
   *seconds = bench_now () - start;

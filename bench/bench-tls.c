@@ -21,23 +21,10 @@
 #include <openssl/x509.h>
 
 #include "bench-peer.h"
+#include "sc-crypto.h"
 
 #define READ_BUF 65536
 #define BENCH_TLS_HOST "localhost"
-
-static gboolean
-tls_fail (GError    **error,
-          const char *what)
-{
-  unsigned long e = ERR_get_error ();
-  char buf[256] = "";
-
-  if (e != 0)
-    ERR_error_string_n (e, buf, sizeof buf);
-  ERR_clear_error ();
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s%s%s", what, buf[0] ? ": " : "", buf);
-  return FALSE;
-}
 
 struct _BenchTls {
   EVP_PKEY *key;
@@ -56,7 +43,7 @@ make_certificate (BenchTls *self,
   self->key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
   self->cert = X509_new ();
   if (self->key == NULL || self->cert == NULL)
-    return tls_fail (error, "Ed25519 key");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 key");
   name = X509_get_subject_name (self->cert);
   if (X509_set_version (self->cert, X509_VERSION_3) != 1 ||
       ASN1_INTEGER_set (X509_get_serialNumber (self->cert), 1) != 1 ||
@@ -67,7 +54,7 @@ make_certificate (BenchTls *self,
                                   (const unsigned char *) BENCH_TLS_HOST, -1, -1, 0) != 1 ||
       X509_set_issuer_name (self->cert, name) != 1 ||
       X509_sign (self->cert, self->key, NULL) <= 0)
-    return tls_fail (error, "Self-signed certificate");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Self-signed certificate");
   return TRUE;
 }
 
@@ -80,7 +67,7 @@ configure_common (SSL_CTX  *ctx,
       SSL_CTX_set_max_proto_version (ctx, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set1_groups_list (ctx, "X25519") != 1 ||
       SSL_CTX_set_ciphersuites (ctx, "TLS_AES_256_GCM_SHA384") != 1)
-    return tls_fail (error, "TLS context");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "TLS context");
   SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_OFF);
   return TRUE;
 }
@@ -100,7 +87,7 @@ bench_tls_new (GError **error)
       SSL_CTX_use_PrivateKey (self->server_ctx, self->key) != 1 ||
       SSL_CTX_set_num_tickets (self->server_ctx, 0) != 1)
     {
-      tls_fail (error, "TLS server context");
+      sc_crypto_fail (error, SC_ERROR_CRYPTO, "TLS server context");
       goto failed;
     }
   SSL_CTX_set_read_ahead (self->server_ctx, 1);
@@ -110,7 +97,7 @@ bench_tls_new (GError **error)
     goto failed;
   if (X509_STORE_add_cert (SSL_CTX_get_cert_store (self->client_ctx), self->cert) != 1)
     {
-      tls_fail (error, "TLS trust store");
+      sc_crypto_fail (error, SC_ERROR_CRYPTO, "TLS trust store");
       goto failed;
     }
   SSL_CTX_set_verify (self->client_ctx, SSL_VERIFY_PEER, NULL);
@@ -398,7 +385,7 @@ bench_tls_connect (BenchTls  *tls,
       SSL_set1_host (self->ssl, BENCH_TLS_HOST) != 1 ||
       SSL_connect (self->ssl) != 1)
     {
-      tls_fail (error, "TLS handshake");
+      sc_crypto_fail (error, SC_ERROR_CRYPTO, "TLS handshake");
       SSL_free (self->ssl);
       close (self->fd);
       g_free (self);
@@ -416,7 +403,7 @@ bench_tls_conn_write (BenchTlsConn *self,
   size_t written = 0;
 
   if (SSL_write_ex (self->ssl, data, len, &written) != 1 || written != len)
-    return tls_fail (error, "SSL_write");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "SSL_write");
   return TRUE;
 }
 

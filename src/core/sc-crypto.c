@@ -15,12 +15,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-/* Reports the failed step together with OpenSSL's own reason, then clears
- * OpenSSL's thread-local error queue so it never leaks into later calls. */
-static gboolean
-crypto_fail (GError    **error,
-             ScError     code,
-             const char *what)
+gboolean
+sc_crypto_fail (GError    **error,
+                ScError     code,
+                const char *what)
 {
   unsigned long e = ERR_get_error ();
   char buf[256] = "";
@@ -65,7 +63,7 @@ sc_random_bytes (const ScRandom *rng,
       return TRUE;
     }
   if (len > G_MAXINT || RAND_bytes (buf, (int) len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "Could not get random bytes");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Could not get random bytes");
   return TRUE;
 }
 
@@ -102,10 +100,10 @@ hkdf (int           mode,
   if (g_once_init_enter (&kdf))
     g_once_init_leave (&kdf, EVP_KDF_fetch (NULL, "HKDF", NULL));
   if (kdf == NULL)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "HKDF unavailable");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "HKDF unavailable");
   ctx = EVP_KDF_CTX_new (kdf);
   if (ctx == NULL)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "HKDF context");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "HKDF context");
 
   *p++ = OSSL_PARAM_construct_int (OSSL_KDF_PARAM_MODE, &mode);
   *p++ = OSSL_PARAM_construct_utf8_string (OSSL_KDF_PARAM_DIGEST, (char *) "SHA256", 0);
@@ -117,7 +115,7 @@ hkdf (int           mode,
   *p = OSSL_PARAM_construct_end ();
 
   if (EVP_KDF_derive (ctx, out, out_len, params) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "HKDF failed");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "HKDF failed");
   return TRUE;
 }
 
@@ -157,7 +155,7 @@ sc_x25519_public (const guint8 priv[32],
 
   key = EVP_PKEY_new_raw_private_key (EVP_PKEY_X25519, NULL, priv, 32);
   if (key == NULL || EVP_PKEY_get_raw_public_key (key, pub, &len) != 1 || len != 32)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key");
   return TRUE;
 }
 
@@ -176,12 +174,12 @@ sc_x25519 (const guint8 priv[32],
   key = EVP_PKEY_new_raw_private_key (EVP_PKEY_X25519, NULL, priv, 32);
   peer = EVP_PKEY_new_raw_public_key (EVP_PKEY_X25519, NULL, peer_pub, 32);
   if (key == NULL || peer == NULL)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key");
 
   ctx = EVP_PKEY_CTX_new (key, NULL);
   if (ctx == NULL || EVP_PKEY_derive_init (ctx) != 1 ||
       EVP_PKEY_derive_set_peer (ctx, peer) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "X25519 setup");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "X25519 setup");
 
   /* OpenSSL itself refuses an all-zero result; we check again so the
    * refusal does not depend on the library version. */
@@ -206,7 +204,7 @@ sc_ed25519_new_from_seed (const guint8 seed[32],
   EVP_PKEY *key = EVP_PKEY_new_raw_private_key (EVP_PKEY_ED25519, NULL, seed, 32);
 
   if (key == NULL)
-    crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 key");
+    sc_crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 key");
   return key;
 }
 
@@ -216,7 +214,7 @@ sc_ed25519_generate (GError **error)
   EVP_PKEY *key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
 
   if (key == NULL)
-    crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 key generation failed");
+    sc_crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 key generation failed");
   return key;
 }
 
@@ -229,7 +227,7 @@ sc_ed25519_raw_public (EVP_PKEY *key,
 
   if (EVP_PKEY_get_base_id (key) != EVP_PKEY_ED25519 ||
       EVP_PKEY_get_raw_public_key (key, pub, &len) != 1 || len != 32)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "Not an Ed25519 key");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Not an Ed25519 key");
   return TRUE;
 }
 
@@ -245,7 +243,7 @@ sc_ed25519_sign (EVP_PKEY     *key,
 
   if (ctx == NULL || EVP_DigestSignInit (ctx, NULL, NULL, NULL, key) != 1 ||
       EVP_DigestSign (ctx, sig, &sig_len, msg, len) != 1 || sig_len != 64)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 signing failed");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Ed25519 signing failed");
   return TRUE;
 }
 
@@ -262,9 +260,9 @@ sc_ed25519_verify (const guint8  pub[32],
   key = EVP_PKEY_new_raw_public_key (EVP_PKEY_ED25519, NULL, pub, 32);
   if (key == NULL || ctx == NULL ||
       EVP_DigestVerifyInit (ctx, NULL, NULL, NULL, key) != 1)
-    return crypto_fail (error, SC_ERROR_SIGNATURE, "Invalid Ed25519 public key");
+    return sc_crypto_fail (error, SC_ERROR_SIGNATURE, "Invalid Ed25519 public key");
   if (EVP_DigestVerify (ctx, sig, 64, msg, len) != 1)
-    return crypto_fail (error, SC_ERROR_SIGNATURE, "Ed25519 signature does not verify");
+    return sc_crypto_fail (error, SC_ERROR_SIGNATURE, "Ed25519 signature does not verify");
   return TRUE;
 }
 
@@ -299,7 +297,7 @@ sc_aes_gcm_seal (const guint8  key[32],
       EVP_EncryptUpdate (ctx, out, &len, pt, (int) pt_len) != 1 ||
       EVP_EncryptFinal_ex (ctx, out + len, &fin) != 1 ||
       EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_GET_TAG, SC_V2_TAG_LEN, out + pt_len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "AES-GCM encryption failed");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "AES-GCM encryption failed");
   return TRUE;
 }
 
@@ -330,7 +328,7 @@ sc_aes_gcm_open (const guint8  key[32],
                            (void *) (ct + body_len)) != 1 ||
       EVP_DecryptUpdate (ctx, NULL, &len, aad, (int) aad_len) != 1 ||
       EVP_DecryptUpdate (ctx, out, &len, ct, (int) body_len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "AES-GCM decryption failed");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "AES-GCM decryption failed");
 
   if (EVP_DecryptFinal_ex (ctx, out + len, &fin) != 1)
     {
@@ -371,7 +369,7 @@ aes_cbc (gboolean      encrypt,
       OPENSSL_cleanse (out, len + 16);
       g_free (out);
       /* OpenSSL's PKCS#7 check is strict: every padding byte must match */
-      return crypto_fail (error, encrypt ? SC_ERROR_CRYPTO : SC_ERROR_DECRYPT,
+      return sc_crypto_fail (error, encrypt ? SC_ERROR_CRYPTO : SC_ERROR_DECRYPT,
                           encrypt ? "AES-CBC encryption failed" : "Bad padding"), NULL;
     }
   return g_bytes_new_take (out, (gsize) n + (gsize) fin);
@@ -415,7 +413,7 @@ sc_hmac_sha256 (const guint8 *key,
 
   if (EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, key, key_len,
                  data, len, mac, 32, &out_len) == NULL || out_len != 32)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "HMAC failed");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "HMAC failed");
   return TRUE;
 }
 
@@ -427,7 +425,7 @@ sc_rsa_generate (GError **error)
   EVP_PKEY *key = EVP_PKEY_Q_keygen (NULL, NULL, "RSA", (size_t) SC_RSA_BITS);
 
   if (key == NULL)
-    crypto_fail (error, SC_ERROR_CRYPTO, "RSA key generation failed");
+    sc_crypto_fail (error, SC_ERROR_CRYPTO, "RSA key generation failed");
   return key;
 }
 
@@ -466,10 +464,10 @@ sc_rsa_oaep_encrypt (EVP_PKEY     *pub,
   ctx = EVP_PKEY_CTX_new (pub, NULL);
   if (ctx == NULL || EVP_PKEY_encrypt_init (ctx) != 1 || !set_oaep (ctx) ||
       EVP_PKEY_encrypt (ctx, NULL, &out_len, pt, len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "RSA-OAEP setup failed"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "RSA-OAEP setup failed"), NULL;
   out = g_malloc (out_len);
   if (EVP_PKEY_encrypt (ctx, out, &out_len, pt, len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "RSA-OAEP encryption failed"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "RSA-OAEP encryption failed"), NULL;
   return g_bytes_new_take (g_steal_pointer (&out), out_len);
 }
 
@@ -488,13 +486,13 @@ sc_rsa_oaep_decrypt (EVP_PKEY     *priv,
   ctx = EVP_PKEY_CTX_new (priv, NULL);
   if (ctx == NULL || EVP_PKEY_decrypt_init (ctx) != 1 || !set_oaep (ctx) ||
       EVP_PKEY_decrypt (ctx, NULL, &out_len, ct, len) != 1)
-    return crypto_fail (error, SC_ERROR_DECRYPT, "RSA-OAEP decryption failed"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_DECRYPT, "RSA-OAEP decryption failed"), NULL;
   out = g_malloc (out_len);
   if (EVP_PKEY_decrypt (ctx, out, &out_len, ct, len) != 1)
     {
       OPENSSL_cleanse (out, out_len);
       g_free (out);
-      return crypto_fail (error, SC_ERROR_DECRYPT, "RSA-OAEP decryption failed"), NULL;
+      return sc_crypto_fail (error, SC_ERROR_DECRYPT, "RSA-OAEP decryption failed"), NULL;
     }
   return g_bytes_new_take (out, out_len);
 }
@@ -524,10 +522,10 @@ sc_rsa_pss_sign (EVP_PKEY     *priv,
   if (md == NULL || EVP_DigestSignInit (md, &pctx, EVP_sha256 (), NULL, priv) != 1 ||
       !set_pss (pctx, RSA_PSS_SALTLEN_MAX) ||
       EVP_DigestSign (md, NULL, &sig_len, msg, len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "RSA-PSS setup failed"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "RSA-PSS setup failed"), NULL;
   sig = g_malloc (sig_len);
   if (EVP_DigestSign (md, sig, &sig_len, msg, len) != 1)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "RSA-PSS signing failed"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "RSA-PSS signing failed"), NULL;
   return g_bytes_new_take (g_steal_pointer (&sig), sig_len);
 }
 
@@ -546,9 +544,9 @@ sc_rsa_pss_verify (EVP_PKEY     *pub,
     return FALSE;
   if (md == NULL || EVP_DigestVerifyInit (md, &pctx, EVP_sha256 (), NULL, pub) != 1 ||
       !set_pss (pctx, RSA_PSS_SALTLEN_AUTO))
-    return crypto_fail (error, SC_ERROR_CRYPTO, "RSA-PSS setup failed");
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "RSA-PSS setup failed");
   if (EVP_DigestVerify (md, sig, sig_len, msg, len) != 1)
-    return crypto_fail (error, SC_ERROR_SIGNATURE, "RSA-PSS signature does not verify");
+    return sc_crypto_fail (error, SC_ERROR_SIGNATURE, "RSA-PSS signature does not verify");
   return TRUE;
 }
 
@@ -567,7 +565,7 @@ sc_pem_read_public (const char *pem,
   bio = BIO_new_mem_buf (pem, (int) len);
   key = bio ? PEM_read_bio_PUBKEY (bio, NULL, NULL, NULL) : NULL;
   if (key == NULL)
-    crypto_fail (error, SC_ERROR_PROTOCOL, "Not a PEM public key");
+    sc_crypto_fail (error, SC_ERROR_PROTOCOL, "Not a PEM public key");
   return key;
 }
 
@@ -585,7 +583,7 @@ sc_pem_read_private (const char *pem,
   /* An empty passphrase callback: encrypted keys fail instead of prompting */
   key = bio ? PEM_read_bio_PrivateKey (bio, NULL, NULL, (void *) "") : NULL;
   if (key == NULL)
-    crypto_fail (error, SC_ERROR_KEY_FILE, "Not a PEM private key");
+    sc_crypto_fail (error, SC_ERROR_KEY_FILE, "Not a PEM private key");
   return key;
 }
 
@@ -607,7 +605,7 @@ sc_pem_write_public (EVP_PKEY *key,
 
   if (bio == NULL || PEM_write_bio_PUBKEY (bio, key) != 1 ||
       (pem = bio_to_string (bio)) == NULL)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode public key"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode public key"), NULL;
   return pem;
 }
 
@@ -621,7 +619,7 @@ sc_pem_write_private (EVP_PKEY *key,
 
   if (bio == NULL || PEM_write_bio_PrivateKey (bio, key, NULL, NULL, 0, NULL, NULL) != 1 ||
       (pem = bio_to_string (bio)) == NULL)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode private key"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode private key"), NULL;
   return pem;
 }
 
@@ -634,7 +632,7 @@ sc_der_public (EVP_PKEY *key,
   GBytes *bytes;
 
   if (len <= 0)
-    return crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode public key"), NULL;
+    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode public key"), NULL;
   bytes = g_bytes_new (der, (gsize) len);
   OPENSSL_free (der);
   return bytes;

@@ -156,6 +156,12 @@ GBytes   *sc_base64_decode_strict (const char  *text,
                                    gsize        len,
                                    GError     **error);
 
+/* Reports the failed step with OpenSSL's own reason, then clears OpenSSL's
+ * thread-local error queue so it never leaks into later calls; FALSE */
+gboolean  sc_crypto_fail         (GError      **error,
+                                  ScError       code,
+                                  const char   *what);
+
 void      sc_secret_string_free  (char         *str);
 void      sc_wipe                (gpointer      mem,
                                   gsize         len);
