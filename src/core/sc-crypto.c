@@ -145,33 +145,33 @@ sc_hkdf_expand (const guint8 *prk,
 
 /* ---- X25519 ---- */
 
-gboolean
-sc_x25519_public (const guint8 priv[32],
-                  guint8       pub[32],
-                  GError     **error)
+EVP_PKEY *
+sc_x25519_new (const guint8 priv[32],
+               guint8       pub[32],
+               GError     **error)
 {
-  g_autoptr(EVP_PKEY) key = NULL;
+  EVP_PKEY *key = EVP_PKEY_new_raw_private_key (EVP_PKEY_X25519, NULL, priv, 32);
   size_t len = 32;
 
-  key = EVP_PKEY_new_raw_private_key (EVP_PKEY_X25519, NULL, priv, 32);
   if (key == NULL || EVP_PKEY_get_raw_public_key (key, pub, &len) != 1 || len != 32)
-    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key");
-  return TRUE;
+    {
+      EVP_PKEY_free (key);
+      return sc_crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key"), NULL;
+    }
+  return key;
 }
 
 gboolean
-sc_x25519 (const guint8 priv[32],
-           const guint8 peer_pub[32],
-           guint8       shared[32],
-           GError     **error)
+sc_x25519_derive (EVP_PKEY     *key,
+                  const guint8  peer_pub[32],
+                  guint8        shared[32],
+                  GError      **error)
 {
-  g_autoptr(EVP_PKEY) key = NULL;
   g_autoptr(EVP_PKEY) peer = NULL;
   g_autoptr(EVP_PKEY_CTX) ctx = NULL;
   static const guint8 zero[32] = { 0 };
   size_t len = 32;
 
-  key = EVP_PKEY_new_raw_private_key (EVP_PKEY_X25519, NULL, priv, 32);
   peer = EVP_PKEY_new_raw_public_key (EVP_PKEY_X25519, NULL, peer_pub, 32);
   if (key == NULL || peer == NULL)
     return sc_crypto_fail (error, SC_ERROR_CRYPTO, "X25519 key");
@@ -552,14 +552,127 @@ sc_rsa_pss_verify (EVP_PKEY     *pub,
 
 /* ---- encodings ---- */
 
+/* Every peer's RSA key is RSA-2048 with e = 65537, whose SubjectPublicKeyInfo
+ * is always these bytes around the 256 bytes of n (top bit set).  OpenSSL
+ * 3.0's decoders and encoders take 150-650 us per key, more than the RSA
+ * operation itself; building the key from n takes a few.  Any other key
+ * goes through OpenSSL. */
+static const guint8 spki_rsa2048_head[] = {
+  0x30, 0x82, 0x01, 0x22,                   /* SEQUENCE, 290 bytes */
+  0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+  0x05, 0x00,                               /* rsaEncryption, NULL */
+  0x03, 0x82, 0x01, 0x0f, 0x00,             /* BIT STRING, no unused bits */
+  0x30, 0x82, 0x01, 0x0a,                   /* RSAPublicKey */
+  0x02, 0x82, 0x01, 0x01, 0x00,             /* INTEGER n, 257 bytes */
+};
+static const guint8 spki_rsa2048_tail[] = { 0x02, 0x03, 0x01, 0x00, 0x01 };  /* e */
+#define SPKI_RSA2048_LEN (sizeof spki_rsa2048_head + 256 + sizeof spki_rsa2048_tail)
+
+static EVP_PKEY *
+rsa2048_from_spki (const guint8 *der,
+                   gsize         len)
+{
+  const guint8 *n = der + sizeof spki_rsa2048_head;
+  g_autoptr(OSSL_PARAM_BLD) bld = NULL;
+  g_autoptr(EVP_PKEY_CTX) ctx = NULL;
+  OSSL_PARAM *params = NULL;
+  BIGNUM *bn_n = NULL, *bn_e = NULL;
+  EVP_PKEY *key = NULL;
+
+  if (len != SPKI_RSA2048_LEN ||
+      memcmp (der, spki_rsa2048_head, sizeof spki_rsa2048_head) != 0 ||
+      memcmp (n + 256, spki_rsa2048_tail, sizeof spki_rsa2048_tail) != 0 ||
+      (n[0] & 0x80) == 0)
+    return NULL;
+
+  bld = OSSL_PARAM_BLD_new ();
+  bn_n = BN_bin2bn (n, 256, NULL);
+  bn_e = BN_new ();
+  ctx = EVP_PKEY_CTX_new_from_name (NULL, "RSA", NULL);
+  if (bld != NULL && bn_n != NULL && bn_e != NULL && ctx != NULL &&
+      BN_set_word (bn_e, 65537) == 1 &&
+      OSSL_PARAM_BLD_push_BN (bld, OSSL_PKEY_PARAM_RSA_N, bn_n) == 1 &&
+      OSSL_PARAM_BLD_push_BN (bld, OSSL_PKEY_PARAM_RSA_E, bn_e) == 1 &&
+      (params = OSSL_PARAM_BLD_to_param (bld)) != NULL &&
+      EVP_PKEY_fromdata_init (ctx) == 1)
+    EVP_PKEY_fromdata (ctx, &key, EVP_PKEY_PUBLIC_KEY, params);
+  OSSL_PARAM_free (params);
+  BN_free (bn_n);
+  BN_free (bn_e);
+  ERR_clear_error ();
+  return key;
+}
+
+/* The SubjectPublicKeyInfo of an RSA-2048, e = 65537 key, or FALSE */
+static gboolean
+rsa2048_to_spki (EVP_PKEY *key,
+                 guint8    der[SPKI_RSA2048_LEN])
+{
+  BIGNUM *n = NULL, *e = NULL;
+  gboolean ok;
+
+  if (EVP_PKEY_get_base_id (key) != EVP_PKEY_RSA || EVP_PKEY_get_bits (key) != 2048 ||
+      EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+      EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
+    {
+      BN_free (n);
+      ERR_clear_error ();
+      return FALSE;
+    }
+  ok = BN_is_word (e, 65537) &&
+       BN_bn2binpad (n, der + sizeof spki_rsa2048_head, 256) == 256;
+  memcpy (der, spki_rsa2048_head, sizeof spki_rsa2048_head);
+  memcpy (der + sizeof spki_rsa2048_head + 256, spki_rsa2048_tail, sizeof spki_rsa2048_tail);
+  BN_free (n);
+  BN_free (e);
+  return ok;
+}
+
+#define PEM_PUBLIC_BEGIN "-----BEGIN PUBLIC KEY-----\n"
+#define PEM_PUBLIC_END   "-----END PUBLIC KEY-----"
+
+/* The DER inside a PEM public key in the form OpenSSL and Python write:
+ * the armour lines and base64 in lines of 64; trailing newlines are
+ * ignored (a greeting ends with three) */
+static GBytes *
+pem_public_body (const char *pem,
+                 gsize       len)
+{
+  gsize begin = strlen (PEM_PUBLIC_BEGIN), end = strlen (PEM_PUBLIC_END);
+  g_autoptr(GString) b64 = NULL;
+  const char *p, *nl, *stop;
+
+  while (len > 0 && pem[len - 1] == '\n')
+    len--;
+  if (len < begin + end + 1 || memcmp (pem, PEM_PUBLIC_BEGIN, begin) != 0 ||
+      memcmp (pem + len - end, PEM_PUBLIC_END, end) != 0 || pem[len - end - 1] != '\n')
+    return NULL;
+  b64 = g_string_sized_new (len);
+  stop = pem + len - end;
+  for (p = pem + begin; p < stop; p = nl + 1)
+    {
+      /* every line 64 characters but the last, which is 1 to 64 */
+      nl = memchr (p, '\n', (gsize) (stop - p));
+      if (nl == NULL || nl == p || nl - p > 64 || (nl - p < 64 && nl + 1 != stop))
+        return NULL;
+      g_string_append_len (b64, p, nl - p);
+    }
+  return sc_base64_decode_strict (b64->str, b64->len, NULL);
+}
+
 EVP_PKEY *
 sc_pem_read_public (const char *pem,
                     gsize       len,
                     GError    **error)
 {
+  g_autoptr(GBytes) der = pem_public_body (pem, len);
   g_autoptr(BIO) bio = NULL;
-  EVP_PKEY *key;
+  EVP_PKEY *key = NULL;
 
+  if (der != NULL)
+    key = rsa2048_from_spki (g_bytes_get_data (der, NULL), g_bytes_get_size (der));
+  if (key != NULL)
+    return key;
   if (len > G_MAXINT)
     return NULL;
   bio = BIO_new_mem_buf (pem, (int) len);
@@ -596,17 +709,28 @@ bio_to_string (BIO *bio)
   return len > 0 ? g_strndup (data, (gsize) len) : NULL;
 }
 
+/* As PEM_write_bio_PUBKEY writes it: base64 lines of 64 characters */
 char *
 sc_pem_write_public (EVP_PKEY *key,
                      GError  **error)
 {
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  char *pem;
+  g_autoptr(GBytes) der = sc_der_public (key, error);
+  g_autofree char *b64 = NULL;
+  GString *pem;
+  gsize i, len;
 
-  if (bio == NULL || PEM_write_bio_PUBKEY (bio, key) != 1 ||
-      (pem = bio_to_string (bio)) == NULL)
-    return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode public key"), NULL;
-  return pem;
+  if (der == NULL)
+    return NULL;
+  b64 = g_base64_encode (g_bytes_get_data (der, NULL), g_bytes_get_size (der));
+  len = strlen (b64);
+  pem = g_string_new (PEM_PUBLIC_BEGIN);
+  for (i = 0; i < len; i += 64)
+    {
+      g_string_append_len (pem, b64 + i, MIN (64, len - i));
+      g_string_append_c (pem, '\n');
+    }
+  g_string_append (pem, PEM_PUBLIC_END "\n");
+  return g_string_free (pem, FALSE);
 }
 
 char *
@@ -627,10 +751,14 @@ GBytes *
 sc_der_public (EVP_PKEY *key,
                GError  **error)
 {
+  guint8 spki[SPKI_RSA2048_LEN];
   unsigned char *der = NULL;
-  int len = i2d_PUBKEY (key, &der);
   GBytes *bytes;
+  int len;
 
+  if (rsa2048_to_spki (key, spki))
+    return g_bytes_new (spki, sizeof spki);
+  len = i2d_PUBKEY (key, &der);
   if (len <= 0)
     return sc_crypto_fail (error, SC_ERROR_CRYPTO, "Could not encode public key"), NULL;
   bytes = g_bytes_new (der, (gsize) len);

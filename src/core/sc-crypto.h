@@ -44,11 +44,14 @@ gboolean  sc_hkdf_expand         (const guint8 *prk,
                                   gsize         out_len,
                                   GError      **error);
 
-/* X25519: an all-zero shared secret is refused with SC_ERROR_WEAK_KEY */
-gboolean  sc_x25519_public       (const guint8 priv[32],
+/* X25519.  The key pair is made once from the private bytes (OpenSSL
+ * computes the public half then) and kept for the derivation, which would
+ * otherwise compute it again.  An all-zero shared secret is refused with
+ * SC_ERROR_WEAK_KEY. */
+EVP_PKEY *sc_x25519_new          (const guint8 priv[32],
                                   guint8       pub[32],
                                   GError     **error);
-gboolean  sc_x25519              (const guint8 priv[32],
+gboolean  sc_x25519_derive       (EVP_PKEY    *priv,
                                   const guint8 peer_pub[32],
                                   guint8       shared[32],
                                   GError     **error);

@@ -29,7 +29,7 @@ struct _ScV2Session {
   guint32      key_update_limit;
 
   GByteArray  *transcript;                /* G || CH (|| SH), handshake only */
-  guint8       eph_priv[SC_X25519_LEN];
+  EVP_PKEY    *eph;                       /* our X25519 key pair */
   guint8       th[32];
 
   guint8       peer_key[SC_ED25519_PUB_LEN];
@@ -137,7 +137,7 @@ sc_v2_session_new (ScV2Role        role,
 static void
 wipe_handshake (ScV2Session *self)
 {
-  OPENSSL_cleanse (self->eph_priv, sizeof self->eph_priv);
+  g_clear_pointer (&self->eph, EVP_PKEY_free);  /* OpenSSL wipes the private key */
   g_clear_pointer (&self->transcript, g_byte_array_unref);
 }
 
@@ -286,6 +286,20 @@ server_signed_hash (GByteArray   *transcript,
   g_byte_array_append (msg, digest, sizeof digest);
 }
 
+/* Our ephemeral key pair, its private half drawn from the session's RNG */
+static gboolean
+new_ephemeral (ScV2Session *self,
+               guint8       pub[32],
+               GError     **error)
+{
+  guint8 priv[SC_X25519_LEN];
+
+  if (sc_random_bytes (&self->rng, priv, sizeof priv, error))
+    self->eph = sc_x25519_new (priv, pub, error);
+  OPENSSL_cleanse (priv, sizeof priv);
+  return self->eph != NULL;
+}
+
 /* ss, th and the schedule; then both directions for our role */
 static gboolean
 derive_keys (ScV2Session  *self,
@@ -296,7 +310,7 @@ derive_keys (ScV2Session  *self,
   ScV2Schedule sched;
   gboolean ok = FALSE;
 
-  if (!sc_x25519 (self->eph_priv, peer_eph, ss, error))
+  if (!sc_x25519_derive (self->eph, peer_eph, ss, error))
     goto out;
   sc_sha256 (self->transcript->data, self->transcript->len, self->th);
   if (!sc_v2_derive_schedule (ss, self->th, &sched, error))
@@ -339,8 +353,7 @@ sc_v2_client_start (ScV2Session  *self,
   sc_frame_v2_header (hello, SC_V2_CLIENT_HELLO, SC_V2_CLIENT_HELLO_LEN - 1);
   body[0] = SC_V2_VERSION;
   if (!sc_random_bytes (&self->rng, body + 1, SC_V2_RANDOM_LEN, error) ||
-      !sc_random_bytes (&self->rng, self->eph_priv, SC_X25519_LEN, error) ||
-      !sc_x25519_public (self->eph_priv, body + 1 + SC_V2_RANDOM_LEN, error))
+      !new_ephemeral (self, body + 1 + SC_V2_RANDOM_LEN, error))
     return fail (self, error, SC_ERROR_CRYPTO, NULL);
 
   self->transcript = g_byte_array_sized_new ((guint) len + sizeof hello + 166);
@@ -379,8 +392,7 @@ sc_v2_client_consume_server_hello (ScV2Session  *self,
 
   memcpy (self->peer_key, server_id, SC_ED25519_PUB_LEN);
   self->peer_fingerprint = sc_fingerprint (server_id, SC_ED25519_PUB_LEN);
-  OPENSSL_cleanse (self->eph_priv, sizeof self->eph_priv);
-  g_clear_pointer (&self->transcript, g_byte_array_unref);
+  wipe_handshake (self);
   self->state = SC_V2_STATE_PEER_KNOWN;
   return TRUE;
 }
@@ -459,8 +471,7 @@ sc_v2_server_consume_client_hello (ScV2Session  *self,
   /* ServerHello: server_random || server_eph || server_id || sig */
   sc_frame_v2_header (hello, SC_V2_SERVER_HELLO, SC_V2_SERVER_HELLO_LEN - 1);
   if (!sc_random_bytes (&self->rng, body, SC_V2_RANDOM_LEN, error) ||
-      !sc_random_bytes (&self->rng, self->eph_priv, SC_X25519_LEN, error) ||
-      !sc_x25519_public (self->eph_priv, body + SC_V2_RANDOM_LEN, error))
+      !new_ephemeral (self, body + SC_V2_RANDOM_LEN, error))
     return fail (self, error, SC_ERROR_CRYPTO, NULL);
   memcpy (body + SC_V2_RANDOM_LEN + SC_X25519_LEN,
           sc_identity_get_ed25519_public (self->identity), SC_ED25519_PUB_LEN);

@@ -166,6 +166,113 @@ test_encrypted_pem (void)
   g_assert_error (error, SC_ERROR, SC_ERROR_KEY_FILE);
 }
 
+/* OpenSSL's own encoding of a public key, as PEM and as DER */
+static char *
+openssl_pem (EVP_PKEY *key)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  char *data = NULL;
+  long len;
+
+  g_assert_cmpint (PEM_write_bio_PUBKEY (bio, key), ==, 1);
+  len = BIO_get_mem_data (bio, &data);
+  return g_strndup (data, (gsize) len);
+}
+
+static void
+assert_same_public (EVP_PKEY *a,
+                    EVP_PKEY *b)
+{
+  g_assert_nonnull (a);
+  g_assert_nonnull (b);
+  g_assert_cmpint (EVP_PKEY_eq (a, b), ==, 1);
+}
+
+/* RSA-2048 keys with e = 65537 skip OpenSSL's encoders and decoders; every
+ * result must be what OpenSSL gives, and any other key or layout must still
+ * go through OpenSSL. */
+static void
+test_rsa_public_encodings (void)
+{
+  g_autoptr(EVP_PKEY) rsa2048 = sc_rsa_generate (NULL);
+  g_autoptr(EVP_PKEY) rsa1024 = EVP_PKEY_Q_keygen (NULL, NULL, "RSA", (size_t) 1024);
+  g_autoptr(EVP_PKEY) rsa_e3 = NULL;
+  g_autoptr(EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_name (NULL, "RSA", NULL);
+  EVP_PKEY *keys[3];
+  guint i;
+  BIGNUM *three = BN_new ();
+
+  /* RSA-2048 with e = 3 */
+  g_assert_cmpint (BN_set_word (three, 3), ==, 1);
+  g_assert_cmpint (EVP_PKEY_keygen_init (ctx), ==, 1);
+  g_assert_cmpint (EVP_PKEY_CTX_set_rsa_keygen_bits (ctx, 2048), ==, 1);
+  g_assert_cmpint (EVP_PKEY_CTX_set1_rsa_keygen_pubexp (ctx, three), ==, 1);
+  g_assert_cmpint (EVP_PKEY_keygen (ctx, &rsa_e3), ==, 1);
+  BN_free (three);
+  keys[0] = rsa2048;
+  keys[1] = rsa1024;
+  keys[2] = rsa_e3;
+
+  for (i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autofree char *expected_pem = openssl_pem (keys[i]);
+      g_autofree char *pem = sc_pem_write_public (keys[i], NULL);
+      g_autoptr(GBytes) der = sc_der_public (keys[i], NULL);
+      unsigned char *expected_der = NULL;
+      int der_len = i2d_PUBKEY (keys[i], &expected_der);
+      g_autofree char *unterminated = NULL;
+      g_autofree char *greeting_tail = NULL;
+      g_autofree char *long_lines = NULL;
+      g_autoptr(EVP_PKEY) back = NULL;
+      g_autoptr(EVP_PKEY) back2 = NULL;
+      g_autoptr(EVP_PKEY) back3 = NULL;
+      g_autoptr(EVP_PKEY) back4 = NULL;
+      g_autoptr(GString) joined = NULL;
+      char **lines;
+      guint j;
+
+      g_assert_cmpstr (pem, ==, expected_pem);
+      g_assert_nonnull (der);
+      g_assert_cmpmem (g_bytes_get_data (der, NULL), g_bytes_get_size (der),
+                       expected_der, der_len);
+      OPENSSL_free (expected_der);
+
+      back = sc_pem_read_public (pem, strlen (pem), NULL);
+      assert_same_public (back, keys[i]);
+      /* as Python writes it, without the last newline, and inside a greeting */
+      unterminated = g_strndup (pem, strlen (pem) - 1);
+      back2 = sc_pem_read_public (unterminated, strlen (unterminated), NULL);
+      assert_same_public (back2, keys[i]);
+      greeting_tail = g_strconcat (pem, "\n\n", NULL);
+      back3 = sc_pem_read_public (greeting_tail, strlen (greeting_tail), NULL);
+      assert_same_public (back3, keys[i]);
+
+      /* base64 in one long line: not the usual layout, but OpenSSL reads it */
+      lines = g_strsplit (pem, "\n", -1);
+      joined = g_string_new (NULL);
+      g_string_append_printf (joined, "%s\n", lines[0]);
+      for (j = 1; lines[j + 2] != NULL; j++)
+        g_string_append (joined, lines[j]);
+      g_string_append_printf (joined, "\n%s\n", lines[j]);
+      g_strfreev (lines);
+      long_lines = g_string_free (g_steal_pointer (&joined), FALSE);
+      back4 = sc_pem_read_public (long_lines, strlen (long_lines), NULL);
+      assert_same_public (back4, keys[i]);
+    }
+
+  /* a damaged body is refused by both paths */
+  {
+    g_autofree char *pem = sc_pem_write_public (rsa2048, NULL);
+    g_autoptr(GError) error = NULL;
+    EVP_PKEY *none;
+
+    pem[40] = '*';
+    none = sc_pem_read_public (pem, strlen (pem), &error);
+    g_assert_null (none);
+    g_assert_error (error, SC_ERROR, SC_ERROR_PROTOCOL);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -179,6 +286,7 @@ main (int   argc,
   g_test_add_func ("/crypto/ed25519-wrong-message", test_ed25519_wrong_message);
   g_test_add_func ("/crypto/pss-salt-lengths", test_pss_salt_lengths);
   g_test_add_func ("/crypto/encrypted-pem", test_encrypted_pem);
+  g_test_add_func ("/crypto/rsa-public-encodings", test_rsa_public_encodings);
 
   return g_test_run ();
 }
