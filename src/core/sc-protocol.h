@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 #define SC_HANDSHAKE_TIMEOUT_MS      10000
 #define SC_SEND_QUEUE_MAX            (1024 * 1024)
 #define SC_MAX_CONNECTIONS_DEFAULT   1024
+#define SC_PRESENCE_LIMIT_DEFAULT    256   /* larger rooms get no join/leave events */
 #define SC_LISTEN_BACKLOG            1024  /* GIO's default of 10 overflows under bursts */
 #define SC_FINGERPRINT_PREFIX        "SHA256:"
 #define SC_FINGERPRINT_LEN           (7 + 43)  /* "SHA256:" + unpadded base64 of 32 bytes */

@@ -6,6 +6,9 @@
 
 #include <string.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #define READ_CHUNK 65536
 /* an output buffer that grew past this during a burst is let go once sent */
 #define OUT_KEEP   16384
@@ -113,6 +116,10 @@ sc_channel_new (GSocketConnection  *connection,
   g_socket_set_blocking (self->socket, FALSE);
   /* a GSocketClient timeout would make idle sockets fail; we time things ourselves */
   g_socket_set_timeout (self->socket, 0);
+  /* Records go out whole, one send per burst: Nagle's algorithm would only
+   * hold the next one back until the peer acknowledges the last. */
+  if (g_socket_get_protocol (self->socket) == G_SOCKET_PROTOCOL_TCP)
+    g_socket_set_option (self->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   addr = g_socket_get_remote_address (self->socket, NULL);
   if (G_IS_INET_SOCKET_ADDRESS (addr))

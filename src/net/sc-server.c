@@ -30,6 +30,7 @@ struct _ScServer {
   gboolean       allow_legacy;
   gboolean       allow_list;
   guint          max_clients;
+  guint          presence_limit;
   guint          handshake_timeout_ms;
   gsize          send_queue_max;
   gsize          message_max;
@@ -91,6 +92,7 @@ enum {
   PROP_ALLOW_LEGACY,
   PROP_ALLOW_LIST,
   PROP_MAX_CLIENTS,
+  PROP_PRESENCE_LIMIT,
   PROP_HANDSHAKE_TIMEOUT,
   PROP_SEND_QUEUE_MAX,
   PROP_MESSAGE_MAX,
@@ -173,6 +175,23 @@ dispatch_events (gpointer data)
 }
 
 static void
+post (ScServer *self,
+      Event    *ev)
+{
+  g_mutex_lock (&self->events_mutex);
+  g_queue_push_tail (&self->events, ev);
+  /* one wakeup per batch: a flood of messages costs the owner one idle */
+  if (self->events_source == NULL)
+    {
+      self->events_source = g_idle_source_new ();
+      g_source_set_callback (self->events_source, dispatch_events,
+                             g_object_ref (self), g_object_unref);
+      g_source_attach (self->events_source, self->owner_context);
+    }
+  g_mutex_unlock (&self->events_mutex);
+}
+
+static void
 post_event3 (ScServer   *self,
              guint       signal,
              guint       id,
@@ -189,18 +208,23 @@ post_event3 (ScServer   *self,
   ev->a = g_strdup (a);
   ev->b = g_strdup (b);
   ev->c = g_strdup (c);
+  post (self, ev);
+}
 
-  g_mutex_lock (&self->events_mutex);
-  g_queue_push_tail (&self->events, ev);
-  /* one wakeup per batch: a flood of messages costs the owner one idle */
-  if (self->events_source == NULL)
-    {
-      self->events_source = g_idle_source_new ();
-      g_source_set_callback (self->events_source, dispatch_events,
-                             g_object_ref (self), g_object_unref);
-      g_source_attach (self->events_source, self->owner_context);
-    }
-  g_mutex_unlock (&self->events_mutex);
+/* "message", taking @text: a 64 KiB text is not copied again */
+static void
+post_message (ScServer   *self,
+              guint       id,
+              const char *from,
+              char       *text)
+{
+  Event *ev = g_new0 (Event, 1);
+
+  ev->signal = SIGNAL_MESSAGE;
+  ev->id = id;
+  ev->a = g_strdup (from);
+  ev->b = text;
+  post (self, ev);
 }
 
 static void
@@ -266,7 +290,7 @@ conn_fail (Conn       *conn,
   sc_channel_close (conn->channel, NULL);
 }
 
-static void broadcast_event (ScServer *self, Conn *subject, const char *event);
+static void broadcast_event (ScServer *self, Conn *subject, const char *event, guint room);
 
 /* The connection is over: tell the others and the owner, then free it */
 static void
@@ -289,7 +313,7 @@ conn_finish (Conn         *conn,
   if (conn->ready)
     {
       g_queue_unlink (&self->ready, &conn->ready_link);
-      broadcast_event (self, conn, "leave");
+      broadcast_event (self, conn, "leave", self->ready.length + 1);
     }
   post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
   g_hash_table_remove (self->conns, GUINT_TO_POINTER (conn->id));
@@ -345,16 +369,22 @@ conn_send_v1 (Conn       *conn,
   sc_channel_flush (conn->channel);
 }
 
-/* Join and leave go to v2 clients only (v1 has no such message) */
+/* Join and leave go to v2 clients only (v1 has no such message), and only
+ * in rooms of up to "presence-limit" clients (@room, the subject included):
+ * each announcement costs a record per member, so announcing every arrival
+ * would make building a room of 10,000 cost 50 million records. */
 static void
 broadcast_event (ScServer   *self,
                  Conn       *subject,
-                 const char *event)
+                 const char *event,
+                 guint       room)
 {
   g_autofree char *json = NULL;
   gsize len;
   GList *l;
 
+  if (room > self->presence_limit)
+    return;
   json = sc_message_build_event (event, conn_display_name (subject), subject->fingerprint, &len);
   for (l = self->ready.head; l != NULL; l = l->next)
     {
@@ -420,7 +450,7 @@ conn_set_ready (Conn *conn)
                conn->v2 ? sc_v2_session_get_code (conn->v2) : NULL);
   g_debug ("client %u (%s) authenticated: protocol %u, fingerprint %s",
              conn->id, sc_channel_get_peer (conn->channel), conn->protocol, conn->fingerprint);
-  broadcast_event (self, conn, "join");
+  broadcast_event (self, conn, "join", self->ready.length);
 }
 
 static gboolean
@@ -546,8 +576,8 @@ process_v1 (Conn          *conn,
       conn_fail (conn, "bad legacy message: %s", error->message);
       return;
     }
-  post_event (conn->server, SIGNAL_MESSAGE, conn->id, 0, conn_display_name (conn), text);
   relay (conn->server, conn, text);
+  post_message (conn->server, conn->id, conn_display_name (conn), g_steal_pointer (&text));
 }
 
 /* ---- v2 ---- */
@@ -625,8 +655,8 @@ process_v2 (Conn    *conn,
             conn_fail (conn, "protocol error: %s", error->message);
             return;
           }
-        post_event (self, SIGNAL_MESSAGE, conn->id, 0, conn_display_name (conn), msg.text);
         relay (self, conn, msg.text);
+        post_message (self, conn->id, conn_display_name (conn), g_steal_pointer (&msg.text));
       }
       break;
     case SC_V2_CLOSE:
@@ -1019,6 +1049,9 @@ sc_server_get_property (GObject    *object,
     case PROP_MAX_CLIENTS:
       g_value_set_uint (value, self->max_clients);
       break;
+    case PROP_PRESENCE_LIMIT:
+      g_value_set_uint (value, self->presence_limit);
+      break;
     case PROP_HANDSHAKE_TIMEOUT:
       g_value_set_uint (value, self->handshake_timeout_ms);
       break;
@@ -1073,6 +1106,9 @@ sc_server_set_property (GObject      *object,
     case PROP_MAX_CLIENTS:
       self->max_clients = g_value_get_uint (value);
       break;
+    case PROP_PRESENCE_LIMIT:
+      self->presence_limit = g_value_get_uint (value);
+      break;
     case PROP_HANDSHAKE_TIMEOUT:
       self->handshake_timeout_ms = g_value_get_uint (value);
       break;
@@ -1116,6 +1152,8 @@ sc_server_class_init (ScServerClass *klass)
     g_param_spec_boolean ("allow-list", NULL, NULL, FALSE, rw);
   properties[PROP_MAX_CLIENTS] =
     g_param_spec_uint ("max-clients", NULL, NULL, 1, G_MAXUINT, SC_MAX_CONNECTIONS_DEFAULT, rw);
+  properties[PROP_PRESENCE_LIMIT] =
+    g_param_spec_uint ("presence-limit", NULL, NULL, 0, G_MAXUINT, SC_PRESENCE_LIMIT_DEFAULT, rw);
   properties[PROP_HANDSHAKE_TIMEOUT] =
     g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, G_MAXUINT, SC_HANDSHAKE_TIMEOUT_MS, rw);
   properties[PROP_SEND_QUEUE_MAX] =
@@ -1132,22 +1170,26 @@ sc_server_class_init (ScServerClass *klass)
                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
+  /* The strings live in the queued event for the whole emission: static
+   * scope spares a copy of every message's text. */
+#define STR (G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE)
   signals[SIGNAL_LISTENING] =
     g_signal_new ("listening", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
   signals[SIGNAL_CLIENT_CONNECTED] =
     g_signal_new ("client-connected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, STR);
   signals[SIGNAL_CLIENT_READY] =
     g_signal_new ("client-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 5, G_TYPE_UINT, G_TYPE_UINT,
-                  G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+                  STR, STR, STR);
   signals[SIGNAL_MESSAGE] =
     g_signal_new ("message", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING);
+                  NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, STR, STR);
   signals[SIGNAL_CLIENT_DISCONNECTED] =
     g_signal_new ("client-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, STR);
+#undef STR
 }
 
 static void
@@ -1157,6 +1199,7 @@ sc_server_init (ScServer *self)
   self->port = SC_DEFAULT_PORT;
   self->allow_legacy = TRUE;
   self->max_clients = SC_MAX_CONNECTIONS_DEFAULT;
+  self->presence_limit = SC_PRESENCE_LIMIT_DEFAULT;
   self->handshake_timeout_ms = SC_HANDSHAKE_TIMEOUT_MS;
   self->send_queue_max = SC_SEND_QUEUE_MAX;
   self->message_max = SC_V2_MESSAGE_MAX_DEFAULT;

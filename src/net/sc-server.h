@@ -26,7 +26,8 @@ G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
  *   message              (guint id, const char *nickname, const char *text)
  *   client-disconnected  (guint id, const char *reason)
  * Properties are set before start() and read any time; "port" holds the
- * bound port once listening (so port 0 picks a free one). */
+ * bound port once listening (so port 0 picks a free one).  Join and leave
+ * events go out only while the room has at most "presence-limit" clients. */
 ScServer     *sc_server_new               (ScIdentity   *identity,
                                            ScTrustStore *trust);
 /* Binds and starts the server thread; returns once it listens or failed */

@@ -538,6 +538,43 @@ test_disconnect_client (void)
   test_server_free (ts);
 }
 
+/* Join and leave are announced only in rooms up to "presence-limit";
+ * messages still reach everyone */
+static void
+test_presence_limit (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port;
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  TestClient *carol = test_client_new (3, SC_PROTOCOL_V2, "carol");
+
+  g_object_set (ts->server, "presence-limit", 2, NULL);
+  port = test_server_start (ts);
+  test_client_connect (alice, port);
+  test_client_connect (bob, port);
+  fixture_wait (has_string (alice->events, "join bob"));
+
+  /* a third member makes the room larger than the limit */
+  test_client_connect (carol, port);
+  fixture_wait (ts->ready == 3);
+  g_assert_true (sc_client_send (carol->client, "hello", NULL));
+  fixture_wait (alice->messages->len == 1 && bob->messages->len == 1);
+  g_assert_cmpstr (g_ptr_array_index (alice->messages, 0), ==, "carol: hello");
+  g_assert_false (has_string (alice->events, "join carol"));
+  g_assert_false (has_string (bob->events, "join carol"));
+
+  /* leaving a room of 3: not announced; leaving a room of 2: announced */
+  test_client_free (carol);
+  fixture_wait (ts->disconnects->len == 1);
+  test_client_free (bob);
+  fixture_wait (has_string (alice->events, "leave bob"));
+  g_assert_false (has_string (alice->events, "leave carol"));
+
+  test_client_free (alice);
+  test_server_free (ts);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -546,6 +583,7 @@ main (int   argc,
 
   g_test_add_func ("/server/v2-relay", test_v2_relay);
   g_test_add_func ("/server/three-clients", test_three_clients);
+  g_test_add_func ("/server/presence-limit", test_presence_limit);
   g_test_add_func ("/server/mixed-relay", test_mixed_relay);
   g_test_add_func ("/server/stop-restart", test_stop_restart);
   g_test_add_func ("/server/port-in-use", test_port_in_use);
