@@ -18,6 +18,7 @@ struct _ScLogView {
   GtkTextView       *text_view;
   GtkTextBuffer     *buffer;
   GString           *pending;     /* lines waiting for the next batch */
+  gsize              head;        /* pending's first line starts here */
   guint              n_pending;
   guint              n_lines;
   guint              max_lines;
@@ -74,9 +75,11 @@ flush (gpointer data)
     return G_SOURCE_REMOVE;
 
   gtk_text_buffer_get_end_iter (self->buffer, &end);
-  gtk_text_buffer_insert (self->buffer, &end, self->pending->str, (int) self->pending->len);
+  gtk_text_buffer_insert (self->buffer, &end, self->pending->str + self->head,
+                          (int) (self->pending->len - self->head));
   self->n_lines += self->n_pending;
   g_string_truncate (self->pending, 0);
+  self->head = 0;
   self->n_pending = 0;
   trim (self);
 
@@ -101,10 +104,16 @@ sc_log_view_append (ScLogView  *self,
    * oldest queued ones now so memory stays bounded during a flood */
   if (self->n_pending >= MAX (self->max_lines, MAX_BATCH))
     {
-      const char *nl = strchr (self->pending->str, '\n');
+      const char *nl = strchr (self->pending->str + self->head, '\n');
 
-      g_string_erase (self->pending, 0, nl - self->pending->str + 1);
+      self->head = nl - self->pending->str + 1;
       self->n_pending--;
+      /* compact now and then: amortised O(1) a line */
+      if (self->head > self->pending->len / 2)
+        {
+          g_string_erase (self->pending, 0, self->head);
+          self->head = 0;
+        }
     }
   g_string_append (self->pending, line);
   g_string_append_c (self->pending, '\n');
@@ -120,6 +129,7 @@ sc_log_view_clear (ScLogView *self)
 
   gtk_text_buffer_set_text (self->buffer, "", 0);
   g_string_truncate (self->pending, 0);
+  self->head = 0;
   self->n_pending = 0;
   self->n_lines = 0;
 }
@@ -257,6 +267,7 @@ sc_log_view_init (ScLogView *self)
   gtk_text_view_set_top_margin (self->text_view, 6);
   gtk_text_view_set_bottom_margin (self->text_view, 6);
   self->buffer = gtk_text_view_get_buffer (self->text_view);
+  gtk_text_buffer_set_enable_undo (self->buffer, FALSE);
   gtk_scrolled_window_set_child (self->scrolled, GTK_WIDGET (self->text_view));
 
   vadj = gtk_scrolled_window_get_vadjustment (self->scrolled);

@@ -136,42 +136,54 @@ event_free (Event *ev)
   g_free (ev);
 }
 
+static void
+emit_event (ScServer *self,
+            Event    *ev)
+{
+  switch (ev->signal)
+    {
+    case SIGNAL_LISTENING:
+      g_signal_emit (self, signals[ev->signal], 0, ev->number);
+      break;
+    case SIGNAL_CLIENT_CONNECTED:
+    case SIGNAL_CLIENT_DISCONNECTED:
+      g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a);
+      break;
+    case SIGNAL_CLIENT_READY:
+      g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->number, ev->a, ev->b, ev->c);
+      break;
+    case SIGNAL_MESSAGE:
+      g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a, ev->b);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Emits the queued events on the owner's context, for about 4 ms at a
+ * time: a flood of messages must not hold a window's main loop for longer
+ * than a frame.  What is left waits for the next dispatch. */
 static gboolean
 dispatch_events (gpointer data)
 {
   ScServer *self = data;
-  GQueue batch = G_QUEUE_INIT;
+  gint64 deadline = g_get_monotonic_time () + 4000;
   Event *ev;
 
-  g_mutex_lock (&self->events_mutex);
-  batch = self->events;
-  g_queue_init (&self->events);
-  g_clear_pointer (&self->events_source, g_source_unref);
-  g_mutex_unlock (&self->events_mutex);
-
-  while ((ev = g_queue_pop_head (&batch)) != NULL)
+  do
     {
-      switch (ev->signal)
-        {
-        case SIGNAL_LISTENING:
-          g_signal_emit (self, signals[ev->signal], 0, ev->number);
-          break;
-        case SIGNAL_CLIENT_CONNECTED:
-        case SIGNAL_CLIENT_DISCONNECTED:
-          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a);
-          break;
-        case SIGNAL_CLIENT_READY:
-          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->number, ev->a, ev->b, ev->c);
-          break;
-        case SIGNAL_MESSAGE:
-          g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a, ev->b);
-          break;
-        default:
-          g_assert_not_reached ();
-        }
+      g_mutex_lock (&self->events_mutex);
+      ev = g_queue_pop_head (&self->events);
+      if (ev == NULL)
+        g_clear_pointer (&self->events_source, g_source_unref);
+      g_mutex_unlock (&self->events_mutex);
+      if (ev == NULL)
+        return G_SOURCE_REMOVE;
+      emit_event (self, ev);
       event_free (ev);
     }
-  return G_SOURCE_REMOVE;
+  while (g_get_monotonic_time () < deadline);
+  return G_SOURCE_CONTINUE;
 }
 
 static void
