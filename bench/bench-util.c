@@ -47,6 +47,7 @@ struct _BenchReport {
   GPtrArray  *ratios;
   GPtrArray  *targets;
   JsonObject *meta;
+  JsonObject *extra;    /* more top-level members */
 };
 
 static void
@@ -59,6 +60,7 @@ row_free (BenchRow *row)
   g_array_unref (row->samples);
   g_free (row->note);
   g_free (row->error);
+  g_free (row->skipped);
   g_free (row);
 }
 
@@ -89,6 +91,7 @@ bench_report_new (void)
   self->ratios = g_ptr_array_new_with_free_func ((GDestroyNotify) ratio_free);
   self->targets = g_ptr_array_new_with_free_func ((GDestroyNotify) target_free);
   self->meta = json_object_new ();
+  self->extra = json_object_new ();
   return self;
 }
 
@@ -101,6 +104,7 @@ bench_report_free (BenchReport *self)
   g_ptr_array_unref (self->ratios);
   g_ptr_array_unref (self->targets);
   json_object_unref (self->meta);
+  json_object_unref (self->extra);
   g_free (self);
 }
 
@@ -171,6 +175,14 @@ bench_row_set_error (BenchRow   *row,
 }
 
 void
+bench_row_set_skipped (BenchRow   *row,
+                       const char *reason)
+{
+  g_free (row->skipped);
+  row->skipped = g_strdup (reason);
+}
+
+void
 bench_row_set_note (BenchRow   *row,
                     const char *format,
                     ...)
@@ -198,7 +210,7 @@ bench_row_median (BenchRow *row)
   g_autoptr(GArray) sorted = NULL;
   guint n = row->samples->len;
 
-  if (n == 0 || row->error != NULL)
+  if (n == 0 || row->error != NULL || row->skipped != NULL)
     return NAN;
   sorted = g_array_copy (row->samples);
   g_array_sort (sorted, compare_doubles);
@@ -213,7 +225,7 @@ bench_row_min (BenchRow *row)
   double min = INFINITY;
   guint i;
 
-  if (row->samples->len == 0 || row->error != NULL)
+  if (row->samples->len == 0 || row->error != NULL || row->skipped != NULL)
     return NAN;
   for (i = 0; i < row->samples->len; i++)
     min = MIN (min, g_array_index (row->samples, double, i));
@@ -226,7 +238,7 @@ bench_row_max (BenchRow *row)
   double max = -INFINITY;
   guint i;
 
-  if (row->samples->len == 0 || row->error != NULL)
+  if (row->samples->len == 0 || row->error != NULL || row->skipped != NULL)
     return NAN;
   for (i = 0; i < row->samples->len; i++)
     max = MAX (max, g_array_index (row->samples, double, i));
@@ -315,6 +327,11 @@ print_row (BenchRow *row,
   if (row->error != NULL)
     {
       fprintf (out, "  %-44s ERROR: %s\n", row->label, row->error);
+      return;
+    }
+  if (row->skipped != NULL)
+    {
+      fprintf (out, "  %-44s skipped: %s\n", row->label, row->skipped);
       return;
     }
   if (row->bytes_per_item > 0)
@@ -431,6 +448,7 @@ build_row (JsonBuilder *b,
     }
   add_string (b, "note", row->note);
   add_string (b, "error", row->error);
+  add_string (b, "skipped", row->skipped);
   json_builder_end_object (b);
 }
 
@@ -443,6 +461,8 @@ bench_report_write_json (BenchReport *self,
   g_autoptr(JsonGenerator) gen = json_generator_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) meta = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr(GList) members = json_object_get_members (self->extra);
+  GList *l;
   guint i;
 
   json_node_set_object (meta, self->meta);
@@ -493,6 +513,12 @@ bench_report_write_json (BenchReport *self,
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
+
+  for (l = members; l != NULL; l = l->next)
+    {
+      json_builder_set_member_name (b, l->data);
+      json_builder_add_value (b, json_node_copy (json_object_get_member (self->extra, l->data)));
+    }
   json_builder_end_object (b);
 
   root = json_builder_get_root (b);
@@ -501,11 +527,135 @@ bench_report_write_json (BenchReport *self,
   return json_generator_to_file (gen, path, error);
 }
 
+void
+bench_report_set_extra (BenchReport *self,
+                        const char  *key,
+                        JsonNode    *node)
+{
+  json_object_set_member (self->extra, key, node);
+}
+
+JsonObject *
+bench_report_read_json (const char  *path,
+                        GError     **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (!json_parser_load_from_file (parser, path, error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s holds no report", path);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+/* NAN for null and anything else that is not a number */
+static double
+member_double (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || json_node_get_value_type (node) == G_TYPE_INVALID ||
+      (json_node_get_value_type (node) != G_TYPE_DOUBLE &&
+       json_node_get_value_type (node) != G_TYPE_INT64))
+    return NAN;
+  return json_node_get_double (node);
+}
+
+static const char *
+member_string (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static JsonArray *
+member_array (JsonObject *object,
+              const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+}
+
+void
+bench_report_merge_rows (BenchReport *self,
+                         JsonObject  *root)
+{
+  static const char *known[] = { "meta", "rows", "ratios", "targets", NULL };
+  JsonArray *rows = member_array (root, "rows");
+  g_autoptr(GList) members = json_object_get_members (root);
+  GList *l;
+  guint i, j;
+
+  for (i = 0; rows != NULL && i < json_array_get_length (rows); i++)
+    {
+      JsonObject *in = json_array_get_object_element (rows, i);
+      JsonArray *samples = in ? member_array (in, "samples") : NULL;
+      const char *id = in ? member_string (in, "id") : NULL;
+      BenchRow *row;
+      double value;
+
+      if (id == NULL || bench_report_lookup (self, id) != NULL)
+        continue;
+      row = bench_report_add_row (self, id, member_string (in, "group"),
+                                  member_string (in, "label"), member_string (in, "unit"));
+      for (j = 0; samples != NULL && j < json_array_get_length (samples); j++)
+        bench_row_add_sample (row, json_array_get_double_element (samples, j));
+      value = member_double (in, "count_per_round");
+      row->count = isnan (value) ? 0 : (guint64) value;
+      value = member_double (in, "bytes_per_item");
+      row->bytes_per_item = isnan (value) ? 0 : value;
+      row->note = g_strdup (member_string (in, "note"));
+      row->error = g_strdup (member_string (in, "error"));
+      row->skipped = g_strdup (member_string (in, "skipped"));
+    }
+  for (l = members; l != NULL; l = l->next)
+    if (!g_strv_contains (known, l->data))
+      json_object_set_member (self->extra, l->data,
+                              json_node_copy (json_object_get_member (root, l->data)));
+}
+
+void
+bench_report_merge_targets (BenchReport *self,
+                            JsonObject  *root)
+{
+  JsonArray *targets = member_array (root, "targets");
+  guint i;
+
+  for (i = 0; targets != NULL && i < json_array_get_length (targets); i++)
+    {
+      JsonObject *in = json_array_get_object_element (targets, i);
+      const char *compare;
+
+      if (in == NULL || member_string (in, "id") == NULL)
+        continue;
+      compare = member_string (in, "compare");
+      bench_report_add_target (self, member_string (in, "id"), member_string (in, "label"),
+                               member_double (in, "value"),
+                               g_strcmp0 (compare, ">=") == 0 ? BENCH_AT_LEAST : BENCH_AT_MOST,
+                               member_double (in, "threshold"));
+    }
+}
+
 /* ---- the sink ---- */
 
+/* One condition for the totals and one per slot: with a single one, each
+ * delivery would wake every waiting client thread to find it was not its
+ * message (32 wakeups per handshake in the concurrent rows). */
 struct _BenchSink {
   GMutex   mutex;
   GCond    cond;
+  GCond    slot_cond[BENCH_MAX_SLOTS];
   guint64  messages;
   guint64  bytes;
   guint64  slots[BENCH_MAX_SLOTS];
@@ -518,6 +668,8 @@ bench_sink_new (void)
 
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
+  for (guint i = 0; i < BENCH_MAX_SLOTS; i++)
+    g_cond_init (&self->slot_cond[i]);
   return self;
 }
 
@@ -528,6 +680,8 @@ bench_sink_free (BenchSink *self)
     return;
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
+  for (guint i = 0; i < BENCH_MAX_SLOTS; i++)
+    g_cond_clear (&self->slot_cond[i]);
   g_free (self);
 }
 
@@ -554,7 +708,10 @@ bench_sink_deliver (BenchSink  *self,
   self->messages++;
   self->bytes += len;
   if (slot < BENCH_MAX_SLOTS)
-    self->slots[slot]++;
+    {
+      self->slots[slot]++;
+      g_cond_signal (&self->slot_cond[slot]);
+    }
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->mutex);
 }
@@ -583,6 +740,7 @@ bench_sink_get_messages (BenchSink *self)
 /* Waits until *counter reaches @target, under the sink's mutex */
 static gboolean
 sink_wait (BenchSink     *self,
+           GCond         *cond,
            const guint64 *counter,
            guint64        target,
            const char    *what,
@@ -593,7 +751,7 @@ sink_wait (BenchSink     *self,
 
   g_mutex_lock (&self->mutex);
   while (*counter < target && ok)
-    ok = g_cond_wait_until (&self->cond, &self->mutex, deadline);
+    ok = g_cond_wait_until (cond, &self->mutex, deadline);
   if (*counter < target)
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                  "Timed out waiting for %s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT,
@@ -610,7 +768,8 @@ bench_sink_wait_slot (BenchSink *self,
                       GError   **error)
 {
   g_return_val_if_fail (slot < BENCH_MAX_SLOTS, FALSE);
-  return sink_wait (self, &self->slots[slot], count, "the message to arrive", error);
+  return sink_wait (self, &self->slot_cond[slot], &self->slots[slot], count,
+                    "the message to arrive", error);
 }
 
 gboolean
@@ -618,7 +777,7 @@ bench_sink_wait_messages (BenchSink *self,
                           guint64    count,
                           GError   **error)
 {
-  return sink_wait (self, &self->messages, count, "messages to arrive", error);
+  return sink_wait (self, &self->cond, &self->messages, count, "messages to arrive", error);
 }
 
 gboolean
@@ -626,7 +785,7 @@ bench_sink_wait_bytes (BenchSink *self,
                        guint64    bytes,
                        GError   **error)
 {
-  return sink_wait (self, &self->bytes, bytes, "bytes to arrive", error);
+  return sink_wait (self, &self->cond, &self->bytes, bytes, "bytes to arrive", error);
 }
 
 char *
@@ -812,28 +971,3 @@ bench_raise_nofile (guint64 *old_soft)
   return limit.rlim_cur;
 }
 
-guint
-bench_relisten (guint16 port,
-                int     backlog)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  const char *name;
-  guint changed = 0;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      int fd = atoi (name);
-      struct sockaddr_in addr = { 0 };
-      socklen_t len = sizeof addr;
-      int listening = 0;
-      socklen_t opt_len = sizeof listening;
-
-      if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) != 0 || !listening ||
-          getsockname (fd, (struct sockaddr *) &addr, &len) != 0 ||
-          addr.sin_family != AF_INET || ntohs (addr.sin_port) != port)
-        continue;
-      if (listen (fd, backlog) == 0)
-        changed++;
-    }
-  return changed;
-}

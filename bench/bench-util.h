@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,7 @@ typedef struct {
   guint64  count;           /* work units per round */
   char    *note;
   char    *error;
+  char    *skipped;         /* why the row was not measured (no display, ...) */
 } BenchRow;
 
 typedef enum {
@@ -67,11 +69,28 @@ void         bench_report_print        (BenchReport  *self,
 gboolean     bench_report_write_json   (BenchReport  *self,
                                         const char   *path,
                                         GError      **error);
+/* A top-level JSON member besides meta, rows, ratios and targets (takes
+ * @node) */
+void         bench_report_set_extra    (BenchReport  *self,
+                                        const char   *key,
+                                        JsonNode     *node);
+
+/* Reading back what bench_report_write_json wrote (a child program's
+ * report): the root object, then its rows and extra members, and
+ * separately its targets (so they can follow the caller's own) */
+JsonObject  *bench_report_read_json    (const char   *path,
+                                        GError      **error);
+void         bench_report_merge_rows   (BenchReport  *self,
+                                        JsonObject   *root);
+void         bench_report_merge_targets (BenchReport *self,
+                                        JsonObject   *root);
 
 void         bench_row_add_sample      (BenchRow     *row,
                                         double        value);
 void         bench_row_set_error       (BenchRow     *row,
                                         const char   *message);
+void         bench_row_set_skipped     (BenchRow     *row,
+                                        const char   *reason);
 void         bench_row_set_note        (BenchRow     *row,
                                         const char   *format,
                                         ...) G_GNUC_PRINTF (2, 3);
@@ -147,12 +166,6 @@ void         bench_trim_heap           (void);
 /* Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft
  * limit and stores the old one */
 guint64      bench_raise_nofile        (guint64      *old_soft);
-
-/* Calls listen() again, with @backlog, on this process's listening TCP
- * socket bound to @port (Linux updates the backlog of a listening socket).
- * Returns the number of sockets changed. */
-guint        bench_relisten            (guint16       port,
-                                        int           backlog);
 
 /* The deadline for any single wait: a stuck row fails instead of hanging */
 #define BENCH_WAIT_TIMEOUT_S 60.0

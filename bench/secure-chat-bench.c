@@ -1,6 +1,8 @@
 /* secure-chat-bench.c: Secure Chat against its baselines, on loopback
  *
- * The rows of issue 6: handshakes, message throughput, fan-out and scale.
+ * The rows of issue 6: handshakes, message throughput, fan-out, scale and
+ * the window (a child program, secure-chat-bench-window, since it needs
+ * GTK and a display).
  * Each row is a median and min–max over rounds, and the baselines (TLS 1.3
  * through libssl, the crypto lower bound, raw AES-256-GCM) are measured in
  * the same run.  The ScServer runs in-process on its own thread; clients
@@ -32,6 +34,7 @@
 #include "bench-peer.h"
 #include "bench-tls.h"
 #include "bench-util.h"
+#include "bench-window.h"
 
 #define HANDSHAKE_MESSAGE_SIZE  32
 #define CONCURRENT_CLIENTS      32
@@ -43,7 +46,6 @@
 #define SCALE_SESSIONS_SMOKE    200
 #define SCALE_CHILD_TIMEOUT_S   3600.0
 #define DRAIN_LAZY_MS           100  /* readers of idle sessions and of join storms */
-#define BENCH_LISTEN_BACKLOG    4096
 
 #define GROUP_CRYPTO     "Crypto lower bound (in-process, one core, same OpenSSL)"
 #define GROUP_HANDSHAKE  "Handshakes (new TCP connection, full handshake, one 32-byte message delivered, close)"
@@ -67,7 +69,6 @@ static const char *kind_names[] = { "v2", "v1 (legacy)", "TLS 1.3", "raw AES-256
 typedef struct {
   /* options */
   gboolean      smoke;
-  gboolean      keep_backlog;
   guint         rounds;
   double        round_time;
   guint         sessions;
@@ -81,6 +82,8 @@ typedef struct {
   char         *trust_dir;
   BenchTls     *tls;
   guint64       nofile;
+  JsonObject   *window;     /* the window program's report, for its targets */
+  gboolean      window_run;
 } Bench;
 
 /* --only takes groups ("handshake") or row ids and their prefixes
@@ -166,12 +169,6 @@ server_start (Bench   *b,
   g_signal_connect (server, "message", G_CALLBACK (on_server_message), b->sink);
   if (!sc_server_start (server, error))
     return NULL;
-  /* GSocketListener's default backlog is 10: a burst of connections
-   * overflows it, and with SYN cookies a client of a server-speaks-first
-   * protocol then waits for the greeting forever.  Until ScServer sets its
-   * own backlog, the benchmark raises it from outside. */
-  if (!b->keep_backlog && bench_relisten (sc_server_get_port (server), BENCH_LISTEN_BACKLOG) != 1)
-    progress ("could not raise the server's listen backlog");
   return g_steal_pointer (&server);
 }
 
@@ -962,6 +959,98 @@ out:
   g_free (reply.error);
 }
 
+/* ---- row 5: the window ---- */
+
+static void
+window_rows_fail (Bench      *b,
+                  const char *reason,
+                  gboolean    skipped)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (bench_window_rows); i++)
+    {
+      const BenchWindowRow *def = &bench_window_rows[i];
+      BenchRow *row = bench_report_add_row (b->report, def->id, BENCH_WINDOW_GROUP, def->label,
+                                            def->unit);
+
+      if (skipped)
+        bench_row_set_skipped (row, reason);
+      else
+        bench_row_set_error (row, reason);
+    }
+}
+
+/* The window program runs from beside this one, on the display we have;
+ * its JSON report is merged here */
+static void
+run_window (Bench *b)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = self ? g_path_get_dirname (self) : g_strdup (".");
+  g_autofree char *exe = g_build_filename (dir, BENCH_WINDOW_PROGRAM, NULL);
+  g_autofree char *json = g_build_filename (b->trust_dir, "window.json", NULL);
+  g_autofree char *out = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_auto(GStrv) envp = NULL;
+  char *argv[] = { exe, (char *) "--json", json, b->smoke ? (char *) "--smoke" : NULL, NULL };
+  int status = 0;
+  guint i;
+
+  b->window_run = TRUE;
+  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
+    {
+      printf ("window: skipped, no display (run under xvfb-run)\n");
+      fflush (stdout);
+      window_rows_fail (b, "no display (run under xvfb-run)", TRUE);
+      return;
+    }
+  if (!g_file_test (exe, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree char *reason = g_strdup_printf ("%s is missing", exe);
+
+      progress ("window: %s", reason);
+      window_rows_fail (b, reason, FALSE);
+      return;
+    }
+
+  /* Under Xvfb GTK's GL renderer runs on llvmpipe, in software, and its
+   * frames alone take up to 130 ms; the cairo renderer is GTK's renderer
+   * for machines without a GPU.  GSK_RENDERER set by the caller wins. */
+  envp = g_environ_setenv (g_get_environ (), "GSK_RENDERER", "cairo", FALSE);
+  progress ("window: running %s%s with GSK_RENDERER=%s", BENCH_WINDOW_PROGRAM,
+            b->smoke ? " --smoke" : "", g_environ_getenv (envp, "GSK_RENDERER"));
+  /* its summary comes back as progress lines; its own progress goes
+   * straight to stderr */
+  if (!g_spawn_sync (NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error))
+    {
+      progress ("window: ERROR %s", error->message);
+      window_rows_fail (b, error->message, FALSE);
+      return;
+    }
+  lines = g_strsplit (out, "\n", -1);
+  for (i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "window: "))
+      progress ("%s", lines[i]);
+
+  b->window = bench_report_read_json (json, &error);
+  g_unlink (json);
+  if (b->window == NULL)
+    {
+      g_autofree char *reason = g_strdup_printf ("%s wrote no report (%s): %s",
+                                                 BENCH_WINDOW_PROGRAM,
+                                                 g_spawn_check_wait_status (status, NULL)
+                                                 ? "exit status 0" : "it failed",
+                                                 error->message);
+
+      progress ("window: ERROR %s", reason);
+      window_rows_fail (b, reason, FALSE);
+      return;
+    }
+  bench_report_merge_rows (b->report, b->window);
+}
+
 /* ---- ratios and targets ---- */
 
 static void
@@ -1040,6 +1129,15 @@ add_results (Bench *b)
                            fanout, BENCH_AT_LEAST, 0.5);
   bench_report_add_target (r, "scale.rss", "server RSS per idle session <= 10 KiB (bytes)",
                            rss ? bench_row_median (rss) : NAN, BENCH_AT_MOST, 10240);
+  if (b->window != NULL)
+    bench_report_merge_targets (r, b->window);
+  else if (b->window_run)
+    {
+      bench_report_add_target (r, BENCH_WINDOW_STALL_TARGET, BENCH_WINDOW_STALL_LABEL, NAN,
+                               BENCH_AT_MOST, BENCH_WINDOW_STALL_MAX_MS);
+      bench_report_add_target (r, BENCH_WINDOW_RSS_TARGET, BENCH_WINDOW_RSS_LABEL, NAN,
+                               BENCH_AT_MOST, NAN);
+    }
 }
 
 /* ---- main ---- */
@@ -1075,18 +1173,12 @@ describe_host (Bench *b,
   bench_report_set_meta_int (b->report, "cpus", g_get_num_processors ());
   bench_report_set_meta_int (b->report, "rounds", b->rounds);
   bench_report_set_meta_int (b->report, "rlimit_nofile_soft", (gint64) b->nofile);
-  bench_report_set_meta_int (b->report, "server_listen_backlog",
-                             b->keep_backlog ? 10 : BENCH_LISTEN_BACKLOG);
+  bench_report_set_meta_int (b->report, "server_listen_backlog", SC_LISTEN_BACKLOG);
 
   printf ("secure-chat-bench %s (%s mode): loopback, %u CPUs, %s, %s, GLib %s, %s build\n",
           PACKAGE_VERSION, b->smoke ? "smoke" : "full", g_get_num_processors (), kernel,
           OpenSSL_version (OPENSSL_VERSION), glib, BENCH_BUILDTYPE);
   printf ("%s\n", nofile);
-  if (b->keep_backlog)
-    printf ("ScServer's listen backlog left at GIO's default (10)\n");
-  else
-    printf ("ScServer's listen backlog raised from GIO's default (10) to %u by the benchmark\n",
-            BENCH_LISTEN_BACKLOG);
   printf ("%u rounds per row; figures are medians with the min – max over rounds\n", b->rounds);
   fflush (stdout);
 }
@@ -1126,10 +1218,8 @@ main (int   argc,
     { "round-time", 0, 0, G_OPTION_ARG_DOUBLE, &round_time, "Seconds per round (default 1)", "S" },
     { "sessions", 0, 0, G_OPTION_ARG_INT, &sessions, "Idle sessions for the scale rows (default 10000)", "N" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
-      "Comma-separated groups (crypto, handshake, throughput, fanout, scale) or row ids "
-      "and their prefixes (handshake.v2)", "ROWS" },
-    { "keep-backlog", 0, 0, G_OPTION_ARG_NONE, &b.keep_backlog,
-      "Leave ScServer's listen backlog at GIO's default of 10", NULL },
+      "Comma-separated groups (crypto, handshake, throughput, fanout, scale, window) or "
+      "row ids and their prefixes (handshake.v2)", "ROWS" },
     { "scale-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &child_port, NULL, NULL },
     { NULL }
   };
@@ -1175,6 +1265,8 @@ main (int   argc,
     run_fanout (&b);
   if (wants_group (&b, "scale"))
     run_scale (&b);
+  if (wants_group (&b, "window"))
+    run_window (&b);
   add_results (&b);
 
   bench_report_print (b.report, stdout);
@@ -1193,5 +1285,6 @@ main (int   argc,
   bench_sink_free (b.sink);
   bench_report_free (b.report);
   g_strfreev (b.only);
+  g_clear_pointer (&b.window, json_object_unref);
   return 0;
 }

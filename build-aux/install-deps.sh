@@ -12,7 +12,7 @@ packages="
   python3 python3-cryptography
   xvfb xauth dbus dbus-x11 at-spi2-core python3-gi python3-pyatspi gir1.2-atspi-2.0
   gir1.2-gtk-4.0 xdotool imagemagick x11-utils
-  flatpak-builder iproute2
+  flatpak-builder iproute2 gnuplot-nox
 "
 
 if [ "$(id -u)" -eq 0 ]; then
