@@ -4,6 +4,8 @@
  */
 #include "sc-channel.h"
 
+#include "sc-poller.h"
+
 #include <string.h>
 
 #include <netinet/in.h>
@@ -16,14 +18,14 @@
 struct _ScChannel {
   GSocketConnection  *connection;
   GSocket            *socket;
+  ScPoller           *poller;
   GMainContext       *context;
   gsize               send_max;
   ScChannelReadFunc   read_func;
   ScChannelClosedFunc closed_func;
   gpointer            user_data;
 
-  GSource            *read_source;
-  GSource            *write_source;
+  ScPollerWatch      *watch;        /* for reading once started, writing when queued */
   GSource            *timer_source;
   GSource            *closed_source;
   GByteArray         *out;
@@ -31,14 +33,14 @@ struct _ScChannel {
   char               *peer;
   GError             *error;
 
+  guint               started : 1;   /* reading */
   guint               closing : 1;   /* close once the output is written */
   guint               draining : 1;  /* our side shut down, reading to EOF */
   guint               closed : 1;
   guint               linger_ms;
 };
 
-static gboolean on_readable (GSocket *socket, GIOCondition condition, gpointer data);
-static gboolean on_writable (GSocket *socket, GIOCondition condition, gpointer data);
+static void on_ready (GIOCondition condition, gpointer data);
 
 static void
 destroy_source (GSource **source)
@@ -70,8 +72,7 @@ sc_channel_close (ScChannel    *self,
   self->closed = TRUE;
   if (error != NULL)
     self->error = g_error_copy (error);
-  destroy_source (&self->read_source);
-  destroy_source (&self->write_source);
+  g_clear_pointer (&self->watch, sc_poller_watch_free);
   destroy_source (&self->timer_source);
   g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
   g_byte_array_set_size (self->out, 0);
@@ -96,7 +97,7 @@ close_with (ScChannel  *self,
 
 ScChannel *
 sc_channel_new (GSocketConnection  *connection,
-                GMainContext       *context,
+                ScPoller           *poller,
                 gsize               send_max,
                 ScChannelReadFunc   read_func,
                 ScChannelClosedFunc closed_func,
@@ -107,7 +108,8 @@ sc_channel_new (GSocketConnection  *connection,
 
   self->connection = g_object_ref (connection);
   self->socket = g_socket_connection_get_socket (connection);
-  self->context = g_main_context_ref (context);
+  self->poller = poller;
+  self->context = g_main_context_ref (sc_poller_get_context (poller));
   self->send_max = send_max;
   self->read_func = read_func;
   self->closed_func = closed_func;
@@ -138,14 +140,31 @@ sc_channel_new (GSocketConnection  *connection,
   return self;
 }
 
+/* Reading once started, writing while output is queued */
+static void
+update_watch (ScChannel *self)
+{
+  GIOCondition events = (self->started ? G_IO_IN : 0) |
+                        (self->out_start < self->out->len ? G_IO_OUT : 0);
+
+  if (self->closed)
+    return;
+  if (events == 0)
+    g_clear_pointer (&self->watch, sc_poller_watch_free);
+  else if (self->watch == NULL)
+    self->watch = sc_poller_watch (self->poller, g_socket_get_fd (self->socket),
+                                   events, on_ready, self);
+  else
+    sc_poller_watch_set_events (self->watch, events);
+}
+
 void
 sc_channel_start (ScChannel *self)
 {
-  if (self->closed || self->read_source != NULL)
+  if (self->closed || self->started)
     return;
-  self->read_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
-  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable), self, NULL);
-  g_source_attach (self->read_source, self->context);
+  self->started = TRUE;
+  update_watch (self);
 }
 
 void
@@ -153,8 +172,7 @@ sc_channel_free (ScChannel *self)
 {
   if (self == NULL)
     return;
-  destroy_source (&self->read_source);
-  destroy_source (&self->write_source);
+  g_clear_pointer (&self->watch, sc_poller_watch_free);
   destroy_source (&self->timer_source);
   destroy_source (&self->closed_source);
   if (!self->closed)
@@ -251,7 +269,7 @@ sc_channel_flush (ScChannel *self)
         }
       g_byte_array_set_size (self->out, 0);
       self->out_start = 0;
-      destroy_source (&self->write_source);
+      update_watch (self);
       if (self->closing)
         finish_closing (self);
       return;
@@ -269,12 +287,7 @@ sc_channel_flush (ScChannel *self)
       g_byte_array_remove_range (self->out, 0, (guint) self->out_start);
       self->out_start = 0;
     }
-  if (self->write_source == NULL)
-    {
-      self->write_source = g_socket_create_source (self->socket, G_IO_OUT, NULL);
-      g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable), self, NULL);
-      g_source_attach (self->write_source, self->context);
-    }
+  update_watch (self);
 }
 
 void
@@ -288,24 +301,9 @@ sc_channel_close_after_flush (ScChannel *self,
   sc_channel_flush (self);
 }
 
-static gboolean
-on_writable (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      data)
+static void
+on_readable (ScChannel *self)
 {
-  ScChannel *self = data;
-
-  g_clear_pointer (&self->write_source, g_source_unref);
-  sc_channel_flush (self);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_readable (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      data)
-{
-  ScChannel *self = data;
   guint8 buf[READ_CHUNK];
   guint rounds;
 
@@ -313,7 +311,7 @@ on_readable (GSocket      *socket,
   for (rounds = 0; rounds < 4 && !self->closed; rounds++)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = g_socket_receive_with_blocking (socket, (char *) buf, sizeof buf,
+      gssize n = g_socket_receive_with_blocking (self->socket, (char *) buf, sizeof buf,
                                                  FALSE, NULL, &error);
 
       if (n < 0)
@@ -337,5 +335,17 @@ on_readable (GSocket      *socket,
       if ((gsize) n < sizeof buf)
         break;
     }
-  return self->closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static void
+on_ready (GIOCondition condition,
+          gpointer     data)
+{
+  ScChannel *self = data;
+
+  if ((condition & G_IO_OUT) != 0)
+    sc_channel_flush (self);
+  /* HUP and ERR come whatever we asked for: reading finds out which */
+  if ((condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0 && self->started && !self->closed)
+    on_readable (self);
 }

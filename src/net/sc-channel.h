@@ -1,4 +1,4 @@
-/* sc-channel.h: one non-blocking TCP connection driven by a GMainContext
+/* sc-channel.h: one non-blocking TCP connection, driven by a poller
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -7,6 +7,8 @@
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
+
+#include "sc-poller.h"
 
 typedef struct _ScChannel ScChannel;
 
@@ -22,8 +24,9 @@ typedef void (*ScChannelClosedFunc) (ScChannel    *channel,
                                      const GError *error,
                                      gpointer      user_data);
 
+/* Callbacks run on @poller's context */
 ScChannel  *sc_channel_new          (GSocketConnection  *connection,
-                                     GMainContext       *context,
+                                     ScPoller           *poller,
                                      gsize               send_max,
                                      ScChannelReadFunc   read_func,
                                      ScChannelClosedFunc closed_func,

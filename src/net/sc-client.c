@@ -25,6 +25,7 @@ struct _ScClient {
   ScIdentity    *identity;
   ScTrustStore  *trust;
   GMainContext  *context;
+  ScPoller      *poller;   /* the connection's socket, on @context */
 
   /* settings */
   char          *nickname;
@@ -79,6 +80,7 @@ reset_connection (ScClient *self)
       g_clear_object (&self->cancellable);
     }
   g_clear_pointer (&self->channel, sc_channel_free);
+  g_clear_pointer (&self->poller, sc_poller_free);
   g_clear_pointer (&self->reader, sc_frame_reader_free);
   g_clear_pointer (&self->v1, sc_v1_session_free);
   g_clear_pointer (&self->v2, sc_v2_session_free);
@@ -150,6 +152,7 @@ on_channel_closed (ScChannel    *channel,
       /* keep waiting for the user; we reconnect if they accept */
       self->trust_lost = TRUE;
       g_clear_pointer (&self->channel, sc_channel_free);
+      g_clear_pointer (&self->poller, sc_poller_free);
       return;
     case SC_CLIENT_CLOSING:
       emit_end (self, SC_CLIENT_END_LOCAL, _("Disconnected"));
@@ -513,9 +516,15 @@ on_connected (GObject      *source,
       finish (self, SC_CLIENT_END_FAILED, _("Cannot connect to %s: %s"), self->host_port, error->message);
       return;
     }
+  self->poller = sc_poller_new (self->context, &error);
+  if (self->poller == NULL)
+    {
+      finish (self, SC_CLIENT_END_FAILED, _("Cannot connect to %s: %s"), self->host_port, error->message);
+      return;
+    }
   self->reader = sc_frame_reader_new (self->protocol == SC_PROTOCOL_V1 ? SC_FRAME_GREETING_V1
                                                                        : SC_FRAME_GREETING_V2);
-  self->channel = sc_channel_new (connection, self->context, CLIENT_SEND_QUEUE_MAX,
+  self->channel = sc_channel_new (connection, self->poller, CLIENT_SEND_QUEUE_MAX,
                                   on_channel_read, on_channel_closed, self);
   sc_channel_start (self->channel);
 }

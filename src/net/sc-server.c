@@ -55,6 +55,7 @@ struct _ScServer {
 
   /* server thread */
   GMainContext  *context;
+  ScPoller      *poller;        /* every connection's socket, one GSource */
   GMainLoop     *loop;
   GSocketService *service;
   GHashTable    *conns;        /* id -> Conn */
@@ -769,7 +770,7 @@ on_incoming (GSocketService    *service,
   conn->server = self;
   conn->id = ++self->next_id;
   conn->reader = sc_frame_reader_new (SC_FRAME_DETECT);
-  conn->channel = sc_channel_new (connection, self->context, self->send_queue_max,
+  conn->channel = sc_channel_new (connection, self->poller, self->send_queue_max,
                                   on_conn_read, on_conn_closed, conn);
   g_hash_table_insert (self->conns, GUINT_TO_POINTER (conn->id), conn);
   g_atomic_int_inc (&self->n_clients);
@@ -898,6 +899,13 @@ sc_server_start (ScServer *self,
 
   self->owner_context = g_main_context_ref_thread_default ();
   self->context = g_main_context_new ();
+  self->poller = sc_poller_new (self->context, error);
+  if (self->poller == NULL)
+    {
+      g_clear_pointer (&self->context, g_main_context_unref);
+      g_clear_pointer (&self->owner_context, g_main_context_unref);
+      return FALSE;
+    }
   self->loop = g_main_loop_new (self->context, FALSE);
   self->conns = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) conn_free);
   self->stopping = FALSE;
@@ -915,6 +923,7 @@ sc_server_start (ScServer *self,
       g_propagate_error (error, g_steal_pointer (&self->start_error));
       g_thread_join (g_steal_pointer (&self->thread));
       g_clear_pointer (&self->conns, g_hash_table_unref);
+      g_clear_pointer (&self->poller, sc_poller_free);
       g_clear_pointer (&self->loop, g_main_loop_unref);
       g_clear_pointer (&self->context, g_main_context_unref);
       g_clear_pointer (&self->owner_context, g_main_context_unref);
@@ -938,6 +947,7 @@ sc_server_stop (ScServer *self)
 
   g_clear_object (&self->service);
   g_clear_pointer (&self->conns, g_hash_table_unref);
+  g_clear_pointer (&self->poller, sc_poller_free);
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->owner_context, g_main_context_unref);
