@@ -13,6 +13,7 @@ packages="
   xvfb xauth dbus dbus-x11 at-spi2-core python3-gi python3-pyatspi gir1.2-atspi-2.0
   gir1.2-gtk-4.0 xdotool imagemagick x11-utils
   flatpak-builder iproute2 gnuplot-nox
+  clang-14 libclang-rt-14-dev
 "
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -173,6 +173,13 @@ get_string (JsonObject  *obj,
       g_set_error (error, SC_ERROR, SC_ERROR_PROTOCOL, "Message lacks the text member “%s”", name);
       return FALSE;
     }
+  /* json-glib 1.6 turns a malformed or lone surrogate escape ("\ud800x",
+   * "\ud8\u…") into bytes that are not UTF-8 */
+  if (!g_utf8_validate (json_node_get_string (node), -1, NULL))
+    {
+      g_set_error (error, SC_ERROR, SC_ERROR_PROTOCOL, "Message member “%s” is not valid UTF-8", name);
+      return FALSE;
+    }
   g_free (*out);
   *out = g_strdup (json_node_get_string (node));
   return TRUE;

@@ -59,6 +59,8 @@ test_chat_request_cases (void)
     { "{\"text\": \"a\"b\"}", NULL },                   /* a bare quote */
     { "{\"text\": \"bad \xc3\x28 utf8\"}", NULL },
     { "{\"text\": \"\xed\xa0\x80\"}", NULL },            /* a surrogate */
+    { "{\"text\": \"\\ud800x\"}", NULL },          /* json-glib decodes these to */
+    { "{\"text\": \"a\\\"b\\\\\\\\c\\nd \\u00fc \\ud8\\ude00\"}", NULL },  /* non-UTF-8 (fuzz-message) */
     { "{\"text\": 5}", NULL },
     { "{\"txt\": \"hello\"}", NULL },
     { "{\"text\": \"hello\"", NULL },
@@ -132,6 +134,32 @@ test_chat_request_round_trip (void)
   g_rand_free (rand);
 }
 
+/* Escapes json-glib decodes to bytes that are not UTF-8 are refused by
+ * every parser (found by fuzz/fuzz-message) */
+static void
+test_bad_surrogates (void)
+{
+  static const char *const texts[] = { "\\ud800x", "\\ud8\\ude00", "ok \\udbff!" };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_autofree char *chat = g_strdup_printf ("{\"from\": \"%s\", \"text\": \"%s\"}",
+                                               texts[i], texts[i]);
+      g_autofree char *event = g_strdup_printf ("{\"event\": \"join\", \"from\": \"%s\"}",
+                                                texts[i]);
+      g_auto(ScMessage) msg = { 0 };
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("case %u: %s", i, texts[i]);
+      g_assert_false (sc_message_parse_chat ((const guint8 *) chat, strlen (chat), &msg, &error));
+      g_assert_error (error, SC_ERROR, SC_ERROR_PROTOCOL);
+      g_clear_error (&error);
+      g_assert_false (sc_message_parse_event ((const guint8 *) event, strlen (event), &msg, &error));
+      g_assert_error (error, SC_ERROR, SC_ERROR_PROTOCOL);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -140,5 +168,6 @@ main (int   argc,
   g_test_add_func ("/message/chat-request/cases", test_chat_request_cases);
   g_test_add_func ("/message/chat-request/offsets", test_chat_request_offsets);
   g_test_add_func ("/message/chat-request/round-trip", test_chat_request_round_trip);
+  g_test_add_func ("/message/bad-surrogates", test_bad_surrogates);
   return g_test_run ();
 }
