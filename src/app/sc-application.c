@@ -129,8 +129,21 @@ start_server (GSimpleAction *action,
     {
       ScWindow *window = get_window (self);
 
+      g_autofree char *message = NULL;
+
+      /* what the person can do about it, not the errno text */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+        message = g_strdup_printf (_("Port %u is already in use, probably by another server. "
+                                     "Stop that program, or choose another port."),
+                                   (guint) g_settings_get_int (self->settings, "server-port"));
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED) &&
+               g_settings_get_int (self->settings, "server-port") < 1024)
+        message = g_strdup_printf (_("You may not listen on port %u: ports below 1024 are "
+                                     "reserved for the system. Choose a port from 1024 up."),
+                                   (guint) g_settings_get_int (self->settings, "server-port"));
       if (window != NULL)
-        sc_window_show_error (window, _("Cannot Start the Server"), error->message);
+        sc_window_show_error (window, _("Cannot Start the Server"),
+                              message != NULL ? message : error->message);
     }
   sc_application_update_actions (self);
 }

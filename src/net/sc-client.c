@@ -133,6 +133,34 @@ finish (ScClient    *self,
     emit_end (self, self->end, self->end_message);
 }
 
+/* Whether a v1 stream ended inside a frame.  Complete frames were all
+ * handled as they came; next() skips the whitespace between frames (like
+ * the greeting's last newline) that may still wait in the reader. */
+static gboolean
+v1_mid_frame (ScClient *self)
+{
+  ScFrame frame;
+
+  if (self->reader == NULL)
+    return FALSE;
+  (void) sc_frame_reader_next (self->reader, &frame, NULL);
+  return sc_frame_reader_pending (self->reader) > 0;
+}
+
+/* The connection broke without a Close: say so, never "closed" */
+static void
+emit_lost (ScClient     *self,
+           const GError *error)
+{
+  g_autofree char *message = NULL;
+
+  if (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+    message = g_strdup (_("Connection lost: it broke off without the server ending the session"));
+  else
+    message = g_strdup_printf (_("Connection lost: %s"), error->message);
+  emit_end (self, SC_CLIENT_END_LOST, message);
+}
+
 static void
 on_channel_closed (ScChannel    *channel,
                    const GError *error,
@@ -167,13 +195,14 @@ on_channel_closed (ScChannel    *channel,
         emit_end (self, SC_CLIENT_END_FAILED, _("The connection closed during the handshake"));
       return;
     case SC_CLIENT_CONNECTED:
-      if (self->got_close)
-        emit_end (self, SC_CLIENT_END_CLOSED, _("The server closed the session"));
-      else if (self->protocol == SC_PROTOCOL_V1 &&
-               (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)))
-        emit_end (self, SC_CLIENT_END_CLOSED, _("The server closed the connection"));
+      /* v1 has no Close record: an end of stream between frames is the
+       * seed server's way of closing; one in the middle of a frame is not */
+      if (self->got_close ||
+          (self->protocol == SC_PROTOCOL_V1 && !v1_mid_frame (self) &&
+           (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))))
+        emit_end (self, SC_CLIENT_END_CLOSED, _("Connection closed by server"));
       else
-        emit_end (self, SC_CLIENT_END_LOST, error ? error->message : _("Connection lost"));
+        emit_lost (self, error);
       return;
     case SC_CLIENT_CONNECTING:
       emit_end (self, SC_CLIENT_END_FAILED,
@@ -182,7 +211,7 @@ on_channel_closed (ScChannel    *channel,
       return;
     case SC_CLIENT_DISCONNECTED:
     default:
-      emit_end (self, SC_CLIENT_END_LOST, error ? error->message : _("Connection lost"));
+      emit_lost (self, error);
       return;
     }
 }
@@ -511,6 +540,14 @@ on_connected (GObject      *source,
   connection = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+    {
+      finish (self, SC_CLIENT_END_FAILED,
+              _("Cannot connect to %s: the connection was refused, no server is listening "
+                "there. Check the address and the port, and that the server was started"),
+              self->host_port);
+      return;
+    }
   if (connection == NULL)
     {
       finish (self, SC_CLIENT_END_FAILED, _("Cannot connect to %s: %s"), self->host_port, error->message);

@@ -305,6 +305,17 @@ conn_fail (Conn       *conn,
 
 static void broadcast_event (ScServer *self, Conn *subject, const char *event, guint room);
 
+/* Whether a v1 stream ended inside a frame: next() skips the whitespace
+ * between frames; complete frames were handled as they came */
+static gboolean
+v1_mid_frame (ScFrameReader *reader)
+{
+  ScFrame frame;
+
+  (void) sc_frame_reader_next (reader, &frame, NULL);
+  return sc_frame_reader_pending (reader) > 0;
+}
+
 /* The connection is over: tell the others and the owner, then free it */
 static void
 conn_finish (Conn         *conn,
@@ -318,8 +329,10 @@ conn_finish (Conn         *conn,
       if (conn->got_close)
         reason = "closed by peer";
       else if (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
-        reason = conn->protocol == SC_PROTOCOL_V1 && conn->ready
-                 ? "disconnected" : "connection lost";
+        /* v1 has no Close: a seed client leaves by hanging up between
+         * frames; a stream that ends inside a frame was cut */
+        reason = conn->protocol == SC_PROTOCOL_V1 && conn->ready && !conn->busy &&
+                 !v1_mid_frame (conn->reader) ? "disconnected" : "connection lost";
       else
         reason = error->message;
     }

@@ -1399,6 +1399,47 @@ test_forward_secrecy_v1_contrast (void)
   proxy_free (px);
 }
 
+/* v1 has no freshness from the server: the client bytes of a recorded v1
+ * connection, sent again on a new connection, are accepted and the
+ * messages are relayed a second time (documents the gap) */
+static void
+test_v1_session_replay (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  Proxy *px = proxy_start (port);
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V1, "alice");
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  g_autoptr(GByteArray) in = g_byte_array_new ();
+  g_autoptr(GBytes) g = NULL;
+  GSocket *s;
+
+  proxy_run (px);
+  test_client_connect (alice, px->port);
+  test_client_connect (bob, port);
+  fixture_wait (ts->ready == 2);
+  g_assert_true (sc_client_send (alice->client, "pay bob 10", NULL));
+  fixture_wait (bob->messages->len == 1);
+  sc_client_disconnect (alice->client);
+  fixture_wait (alice->ended);
+  g_thread_join (g_steal_pointer (&px->thread));
+
+  /* the recorded client bytes, replayed by someone without any key */
+  s = raw_connect (port);
+  g = raw_greeting (s, in);
+  g_assert_cmpint (g_socket_send (s, (const char *) px->c2s->data, px->c2s->len, NULL, NULL),
+                   ==, (gssize) px->c2s->len);
+  fixture_wait (bob->messages->len == 2);
+  g_assert_true (g_str_has_suffix (g_ptr_array_index (bob->messages, 1), ": pay bob 10"));
+  fixture_wait (ts->ready == 3);   /* the replayer passed as alice's legacy key */
+  g_test_message ("replayed v1 session relayed again: %s", (char *) g_ptr_array_index (bob->messages, 1));
+  g_object_unref (s);
+  test_client_free (alice);
+  test_client_free (bob);
+  test_server_free (ts);
+  proxy_free (px);
+}
+
 /* ------------------------------------------------------------------ */
 /* /security/directions                                                  */
 /* ------------------------------------------------------------------ */
@@ -1996,6 +2037,7 @@ main (int   argc,
   g_test_add_func ("/security/wipe-key-files", test_wipe_key_files);
   g_test_add_func ("/security/v1-no-server-authentication", test_v1_no_server_authentication);
   g_test_add_func ("/security/v1-same-key-both-directions", test_v1_directions);
+  g_test_add_func ("/security/v1-session-replay", test_v1_session_replay);
 
   return g_test_run ();
 }
