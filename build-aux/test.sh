@@ -2,7 +2,8 @@
 # Sets up a fresh Debian 12 machine, builds Secure Chat with warnings as
 # errors, and runs every test suite: a normal build, then every suite
 # under AddressSanitizer/UBSan, then the core suite and the loopback tests
-# under valgrind, then the release tarball's own build and tests.
+# under valgrind, then each fuzz target for 60 s, then the release
+# tarball's own build and tests.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,10 @@ echo "== valgrind (core suite and the loopback tests)"
 meson test -C _build-test --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
   --wrapper "valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
   --suite core test-server test-client test-poller
+
+# libFuzzer (clang 14): each target 60 s from the known-answer seeds
+echo "== fuzzing"
+sh build-aux/fuzz.sh 60
 
 # meson dist packs the committed tree, then builds and tests the tarball;
 # it refuses a checkout with uncommitted changes (commit or stash first)
