@@ -170,7 +170,11 @@ on_disconnected (ScClient   *client,
                  gpointer    data)
 {
   Connect *c = data;
+  /* the message may quote the server (a Reject's reason): one line, and no
+   * control characters reach the terminal */
+  g_autofree char *line = sc_cli_one_line (message ? message : "");
 
+  message = line;
   switch ((ScClientEnd) end)
     {
     case SC_CLIENT_END_LOCAL:

@@ -19,12 +19,15 @@ on_listening (ScServer *server,
   sc_cli_print ("listening %s:%u", address, port);
 }
 
+/* id -> peer address, so that the line saying why a connection ended
+ * names the peer too: one line tells the whole story of a bad connection */
 static void
 on_client_connected (ScServer   *server,
                      guint       id,
                      const char *peer,
-                     gpointer    data)
+                     GHashTable *peers)
 {
+  g_hash_table_insert (peers, GUINT_TO_POINTER (id), g_strdup (peer));
   sc_cli_print ("connected #%u %s", id, peer);
 }
 
@@ -60,9 +63,22 @@ static void
 on_client_disconnected (ScServer   *server,
                         guint       id,
                         const char *reason,
-                        gpointer    data)
+                        GHashTable *peers)
 {
-  sc_cli_print ("disconnected #%u %s", id, reason);
+  g_autofree char *line = sc_cli_one_line (reason);
+  const char *peer = g_hash_table_lookup (peers, GUINT_TO_POINTER (id));
+
+  sc_cli_print ("disconnected #%u %s: %s", id, peer ? peer : "?", line);
+  g_hash_table_remove (peers, GUINT_TO_POINTER (id));
+}
+
+static void
+on_client_refused (ScServer   *server,
+                   const char *peer,
+                   const char *reason,
+                   gpointer    data)
+{
+  sc_cli_print ("refused %s: %s", peer, reason);
 }
 
 static gboolean
@@ -80,6 +96,7 @@ sc_cli_serve (int    argc,
   g_autofree char *key_dir = NULL;
   int port = SC_DEFAULT_PORT;
   int max_clients = SC_MAX_CONNECTIONS_DEFAULT;
+  double handshake_timeout = SC_HANDSHAKE_TIMEOUT_MS / 1000.0;
   gboolean no_legacy = FALSE, allow_list = FALSE;
   GOptionEntry entries[] = {
     { "bind", 0, 0, G_OPTION_ARG_STRING, &bind, "Address to listen on (default 127.0.0.1)", "ADDR" },
@@ -89,6 +106,8 @@ sc_cli_serve (int    argc,
     { "allow-list", 0, 0, G_OPTION_ARG_NONE, &allow_list,
       "Admit only clients approved with “trust allow”", NULL },
     { "max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients, "Most connections at once (default 1024)", "N" },
+    { "handshake-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &handshake_timeout,
+      "Seconds a client has to finish its handshake (default 10)", "SECONDS" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("- run a Secure Chat server");
@@ -96,6 +115,7 @@ sc_cli_serve (int    argc,
   g_autoptr(ScTrustStore) trust = NULL;
   g_autoptr(ScServer) server = NULL;
   g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(GHashTable) peers = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   g_autoptr(GError) error = NULL;
   guint sigint, sigterm;
   int rc;
@@ -109,6 +129,8 @@ sc_cli_serve (int    argc,
     return sc_cli_usage_error (context, "--port must be between 0 and 65535");
   if (max_clients < 1)
     return sc_cli_usage_error (context, "--max-clients must be at least 1");
+  if (!(handshake_timeout >= 0.1 && handshake_timeout <= 3600))
+    return sc_cli_usage_error (context, "--handshake-timeout must be between 0.1 and 3600 seconds");
 
   if (!sc_cli_open_keys (key_dir, TRUE, &identity, &trust))
     return SC_EXIT_ERROR;
@@ -120,12 +142,14 @@ sc_cli_serve (int    argc,
                 "allow-legacy", !no_legacy,
                 "allow-list", allow_list,
                 "max-clients", (guint) max_clients,
+                "handshake-timeout", (guint) (handshake_timeout * 1000 + 0.5),
                 NULL);
   g_signal_connect (server, "listening", G_CALLBACK (on_listening), NULL);
-  g_signal_connect (server, "client-connected", G_CALLBACK (on_client_connected), NULL);
+  g_signal_connect (server, "client-connected", G_CALLBACK (on_client_connected), peers);
   g_signal_connect (server, "client-ready", G_CALLBACK (on_client_ready), NULL);
   g_signal_connect (server, "message", G_CALLBACK (on_message), NULL);
-  g_signal_connect (server, "client-disconnected", G_CALLBACK (on_client_disconnected), NULL);
+  g_signal_connect (server, "client-disconnected", G_CALLBACK (on_client_disconnected), peers);
+  g_signal_connect (server, "client-refused", G_CALLBACK (on_client_refused), NULL);
 
   sc_cli_print ("fingerprint %s", sc_identity_get_fingerprint (identity));
   sc_cli_print ("legacy-fingerprint %s", sc_identity_get_rsa_fingerprint (identity));

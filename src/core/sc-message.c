@@ -106,9 +106,9 @@ sc_message_build_welcome (const char *server_name,
   return generate (b, len);
 }
 
-static gboolean
-nesting_ok (const guint8 *data,
-            gsize         len)
+gboolean
+sc_message_nesting_ok (const guint8 *data,
+                       gsize         len)
 {
   gboolean in_string = FALSE, escaped = FALSE;
   guint depth = 0;
@@ -148,7 +148,7 @@ parse_object (JsonParser   *parser,
   JsonNode *root;
 
   if (len > G_MAXSSIZE || !g_utf8_validate_len ((const char *) data, len, NULL) ||
-      !nesting_ok (data, len) ||
+      !sc_message_nesting_ok (data, len) ||
       !json_parser_load_from_data (parser, (const char *) data, (gssize) len, &local) ||
       (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {

@@ -18,6 +18,11 @@ typedef struct {
 
 void      sc_message_clear              (ScMessage    *msg);
 
+/* FALSE if JSON @data nests objects and arrays deeper than our messages
+ * ever do (8 levels): checked before json-glib's recursive parser runs */
+gboolean  sc_message_nesting_ok         (const guint8 *data,
+                                         gsize         len);
+
 /* C->S Chat: {"text": "..."} */
 char     *sc_message_build_chat_request (const char   *text,
                                          gsize        *len);

@@ -47,6 +47,7 @@ G_BEGIN_DECLS
 #define SC_V2_SECRET_LEN             32
 #define SC_V2_NICK_MAX               64
 #define SC_V2_KEY_UPDATE_LIMIT       (1u << 24)  /* update before seq reaches this */
+#define SC_V2_KEY_UPDATE_RUN_MAX     16     /* KeyUpdates in a row a receiver accepts */
 
 #define SC_V2_SERVER_SIG_CONTEXT     "SecureChat/2 server"  /* followed by one \0 byte */
 #define SC_V2_CLIENT_SIG_CONTEXT     "SecureChat/2 client"

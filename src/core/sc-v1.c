@@ -9,7 +9,13 @@
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
 
+#include "sc-message.h"
 #include "sc-protocol.h"
+
+/* The client's legacy RSA key: the seed made 2048-bit keys; shorter ones
+ * are breakable, longer ones only cost the server time */
+#define CLIENT_RSA_BITS_MIN SC_RSA_BITS
+#define CLIENT_RSA_BITS_MAX 4096
 
 struct _ScV1Session {
   guint8 key[SC_V1_KEY_LEN];
@@ -52,7 +58,9 @@ sc_v1_parse_greeting (const guint8 *greeting,
 }
 
 /* Parses a JSON object and fetches the string members named in the
- * NULL-terminated list, in order.  Every failure is a protocol error. */
+ * NULL-terminated list, in order; the seed's frames have exactly these
+ * members, so any other member is refused too.  Every failure is a
+ * protocol error. */
 static JsonParser *
 parse_object (const guint8 *json,
               gsize         len,
@@ -63,9 +71,11 @@ parse_object (const guint8 *json,
   g_autoptr(GError) local = NULL;
   JsonObject *object;
   const char *name;
+  guint n_members = 0;
   va_list args;
 
-  if (len == 0 || len > G_MAXSSIZE || json[0] != '{' ||
+  /* json-glib's parser recurses: nesting is bounded before it runs */
+  if (len == 0 || len > G_MAXSSIZE || json[0] != '{' || !sc_message_nesting_ok (json, len) ||
       !json_parser_load_from_data (parser, (const char *) json, (gssize) len, &local) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
@@ -90,8 +100,14 @@ parse_object (const guint8 *json,
           return NULL;
         }
       *value = json_node_get_string (node);
+      n_members++;
     }
   va_end (args);
+  if (json_object_get_size (object) != n_members)
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_PROTOCOL, "Frame has unexpected members");
+      return NULL;
+    }
   return g_steal_pointer (&parser);
 }
 
@@ -206,6 +222,14 @@ sc_v1_server_accept (EVP_PKEY      *server_priv,
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_PROTOCOL,
                            "The client's public key is not an RSA PEM key");
+      return NULL;
+    }
+  if (EVP_PKEY_get_bits (client_pub) < CLIENT_RSA_BITS_MIN ||
+      EVP_PKEY_get_bits (client_pub) > CLIENT_RSA_BITS_MAX)
+    {
+      g_set_error (error, SC_ERROR, SC_ERROR_WEAK_KEY,
+                   "The client's RSA key has %d bits; %d to %d are accepted",
+                   EVP_PKEY_get_bits (client_pub), CLIENT_RSA_BITS_MIN, CLIENT_RSA_BITS_MAX);
       return NULL;
     }
 

@@ -27,6 +27,7 @@ struct _ScV2Session {
   ScRandom     rng;
   gsize        message_max;
   guint32      key_update_limit;
+  guint        key_update_run;            /* KeyUpdates received in a row */
 
   GByteArray  *transcript;                /* G || CH (|| SH), handshake only */
   EVP_PKEY    *eph;                       /* our X25519 key pair */
@@ -710,6 +711,8 @@ sc_v2_session_open (ScV2Session  *self,
     return fail (self, error, SC_ERROR_DECRYPT, NULL);
   self->recv.seq++;
 
+  if (t != SC_V2_KEY_UPDATE)
+    self->key_update_run = 0;
   switch (t)
     {
     case SC_V2_CLIENT_AUTH:
@@ -725,6 +728,10 @@ sc_v2_session_open (ScV2Session  *self,
         return fail (self, error, SC_ERROR_PROTOCOL, "KeyUpdate and Close carry no data");
       if (t == SC_V2_CLOSE)
         self->state = SC_V2_STATE_CLOSED;
+      else if (++self->key_update_run > SC_V2_KEY_UPDATE_RUN_MAX)
+        /* a sender updates once before a record that needs it: a run of
+         * them is a peer making us derive keys for nothing */
+        return fail (self, error, SC_ERROR_PROTOCOL, "Too many KeyUpdates in a row");
       else if (!direction_update (&self->recv, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
       break;

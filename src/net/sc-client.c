@@ -51,6 +51,7 @@ struct _ScClient {
   gboolean       got_close;
   gboolean       trust_lost;     /* the server hung up while the user decided */
   gboolean       busy;           /* v1 handshake computing */
+  GSource       *handshake_timer; /* from the TCP connection to Welcome */
 
   /* how it ends, once decided */
   gboolean       end_set;
@@ -72,8 +73,19 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (ScClient, sc_client, G_TYPE_OBJECT)
 
 static void
+stop_handshake_timer (ScClient *self)
+{
+  if (self->handshake_timer != NULL)
+    {
+      g_source_destroy (self->handshake_timer);
+      g_clear_pointer (&self->handshake_timer, g_source_unref);
+    }
+}
+
+static void
 reset_connection (ScClient *self)
 {
+  stop_handshake_timer (self);
   if (self->cancellable != NULL)
     {
       g_cancellable_cancel (self->cancellable);
@@ -219,6 +231,7 @@ on_channel_closed (ScChannel    *channel,
 static void
 set_connected (ScClient *self)
 {
+  stop_handshake_timer (self);
   self->state = SC_CLIENT_CONNECTED;
   g_signal_emit (self, signals[SIGNAL_CONNECTED], 0);
 }
@@ -395,6 +408,7 @@ v2_check_trust (ScClient *self)
     case SC_TRUST_POLICY_ASK:
     default:
       self->state = SC_CLIENT_WAITING_TRUST;
+      stop_handshake_timer (self);  /* the user takes the time they need */
       g_signal_emit (self, signals[SIGNAL_TRUST_REQUEST], 0, self->host_port,
                      self->server_fingerprint, self->code);
       return;
@@ -513,7 +527,7 @@ process_frames (ScClient *self)
     }
   if (error != NULL)
     finish (self, self->state == SC_CLIENT_CONNECTED ? SC_CLIENT_END_LOST : SC_CLIENT_END_FAILED,
-            "%s", error->message);
+            _("Protocol error from the server: %s"), error->message);
 }
 
 static void
@@ -526,6 +540,28 @@ on_channel_read (ScChannel    *channel,
 
   sc_frame_reader_feed (self->reader, data, len);
   process_frames (self);
+}
+
+/* A server that accepts and then stalls must not hold us forever */
+static gboolean
+on_handshake_timeout (gpointer data)
+{
+  ScClient *self = data;
+
+  g_clear_pointer (&self->handshake_timer, g_source_unref);
+  finish (self, SC_CLIENT_END_FAILED,
+          _("The server did not complete the handshake within %u seconds"),
+          SC_HANDSHAKE_TIMEOUT_MS / 1000);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_handshake_timer (ScClient *self)
+{
+  stop_handshake_timer (self);
+  self->handshake_timer = g_timeout_source_new (SC_HANDSHAKE_TIMEOUT_MS);
+  g_source_set_callback (self->handshake_timer, on_handshake_timeout, self, NULL);
+  g_source_attach (self->handshake_timer, self->context);
 }
 
 static void
@@ -564,6 +600,7 @@ on_connected (GObject      *source,
   self->channel = sc_channel_new (connection, self->poller, CLIENT_SEND_QUEUE_MAX,
                                   on_channel_read, on_channel_closed, self);
   sc_channel_start (self->channel);
+  start_handshake_timer (self);
 }
 
 static void
@@ -703,6 +740,7 @@ sc_client_answer_trust (ScClient *self,
       start_connect (self);
       return;
     }
+  start_handshake_timer (self);
   v2_send_auth (self);
   /* frames that came while we waited */
   process_frames (self);

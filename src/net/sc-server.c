@@ -84,6 +84,7 @@ struct _Conn {
   gboolean       failed;       /* we are closing it: read no further frames */
   gboolean       closed_while_busy;
   gboolean       got_close;
+  gboolean       sniffed;      /* the first byte that is not whitespace was seen */
 };
 
 enum {
@@ -109,6 +110,7 @@ enum {
   SIGNAL_CLIENT_READY,
   SIGNAL_MESSAGE,
   SIGNAL_CLIENT_DISCONNECTED,
+  SIGNAL_CLIENT_REFUSED,
   N_SIGNALS
 };
 
@@ -155,6 +157,9 @@ emit_event (ScServer *self,
       break;
     case SIGNAL_MESSAGE:
       g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->a, ev->b);
+      break;
+    case SIGNAL_CLIENT_REFUSED:
+      g_signal_emit (self, signals[ev->signal], 0, ev->a, ev->b);
       break;
     default:
       g_assert_not_reached ();
@@ -733,8 +738,13 @@ process_frames (Conn *conn)
         process_v2 (conn, &frame);
     }
   if (error != NULL)
-    conn_fail (conn, "%s", error->message);
+    conn_fail (conn, "%s: %s", conn->ready ? "protocol error" : "handshake failed", error->message);
 }
+
+/* What a seed client may send while its handshake is being computed
+ * (its first messages, typically): beyond this it is cut off rather than
+ * buffered, as nothing is read from the buffer until the RSA work is done. */
+#define V1_PENDING_MAX (8 * SC_V1_FRAME_MAX)
 
 static void
 on_conn_read (ScChannel    *channel,
@@ -744,7 +754,29 @@ on_conn_read (ScChannel    *channel,
 {
   Conn *conn = user_data;
 
+  if (conn->failed)
+    return;
+  /* 0x00 starts a v2 frame and '{' a seed one (after whitespace): anything
+   * else is neither, and is refused at once rather than buffered until the
+   * handshake times out */
+  for (gsize i = 0; !conn->sniffed && i < len; i++)
+    if (!g_ascii_isspace (data[i]))
+      {
+        conn->sniffed = TRUE;
+        if (data[i] != 0x00 && data[i] != '{')
+          {
+            conn_fail (conn, "handshake failed: the first byte 0x%02x starts neither a v2 frame "
+                       "nor a legacy JSON frame", data[i]);
+            return;
+          }
+      }
   sc_frame_reader_feed (conn->reader, data, len);
+  if (conn->busy && sc_frame_reader_pending (conn->reader) > V1_PENDING_MAX)
+    {
+      conn_fail (conn, "sent more than %u KiB before its legacy handshake was done",
+                 V1_PENDING_MAX / 1024);
+      return;
+    }
   process_frames (conn);
 }
 
@@ -757,6 +789,23 @@ on_handshake_timeout (gpointer data)
   if (!conn->ready)
     conn_fail (conn, "handshake timed out");
   return G_SOURCE_REMOVE;
+}
+
+/* "host:port" of the other end, as ScChannel names it */
+static char *
+peer_of (GSocketConnection *connection)
+{
+  g_autoptr(GSocketAddress) addr = g_socket_connection_get_remote_address (connection, NULL);
+  GInetAddress *inet;
+  g_autofree char *host = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (addr))
+    return g_strdup ("unknown");
+  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+  host = g_inet_address_to_string (inet);
+  return g_strdup_printf (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6
+                          ? "[%s]:%u" : "%s:%u",
+                          host, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
 }
 
 static gboolean
@@ -773,9 +822,14 @@ on_incoming (GSocketService    *service,
     return TRUE;
   if (g_hash_table_size (self->conns) >= self->max_clients)
     {
-      /* refused before any work: the connection just closes */
+      /* refused before any work: the connection just closes, and the owner
+       * hears of it once (a line per refusal costs less than the accept) */
+      g_autofree char *peer = peer_of (connection);
+      g_autofree char *reason = g_strdup_printf ("too many connections (limit %u)",
+                                                 self->max_clients);
+
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      g_debug ("refused a connection: %u clients already connected", self->max_clients);
+      post_event (self, SIGNAL_CLIENT_REFUSED, 0, 0, peer, reason);
       return TRUE;
     }
 
@@ -1224,6 +1278,9 @@ sc_server_class_init (ScServerClass *klass)
   signals[SIGNAL_CLIENT_DISCONNECTED] =
     g_signal_new ("client-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, STR);
+  signals[SIGNAL_CLIENT_REFUSED] =
+    g_signal_new ("client-refused", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, STR, STR);
 #undef STR
 }
 

@@ -25,6 +25,8 @@ G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
  *                        (code: the v2 session code, NULL for v1)
  *   message              (guint id, const char *nickname, const char *text)
  *   client-disconnected  (guint id, const char *reason)
+ *   client-refused       (const char *peer, const char *reason)
+ *                        (a connection closed at once, beyond "max-clients")
  * Properties are set before start() and read any time; "port" holds the
  * bound port once listening (so port 0 picks a free one).  Join and leave
  * events go out only while the room has at most "presence-limit" clients. */

@@ -104,7 +104,8 @@ def help_output():
            all(any(c in l for l in out) for c in ("serve", "connect", "fingerprint", "trust"))
            and not err, f"rc={rc} out={out} err={err}")
     want = {
-        "serve": ["--port", "--bind", "--key-dir", "--no-legacy", "--allow-list", "--max-clients"],
+        "serve": ["--port", "--bind", "--key-dir", "--no-legacy", "--allow-list", "--max-clients",
+                  "--handshake-timeout"],
         "connect": ["--port", "--protocol", "--nick", "--key-dir", "--trust"],
         "fingerprint": ["--key-dir"],
         "trust": ["--key-dir", "list", "forget", "verify", "allow"],
@@ -129,6 +130,8 @@ def usage_errors():
         ("serve --port -1", ["serve", "--port", "-1"]),
         ("serve --port abc", ["serve", "--port", "abc"]),
         ("serve --max-clients 0", ["serve", "--max-clients", "0"]),
+        ("serve --handshake-timeout 0", ["serve", "--handshake-timeout", "0"]),
+        ("serve --handshake-timeout abc", ["serve", "--handshake-timeout", "abc"]),
         ("serve unknown option", ["serve", "--frobnicate"]),
         ("serve extra argument", ["serve", "extra"]),
         ("connect --port 0", ["connect", "127.0.0.1", "--port", "0"]),
@@ -246,8 +249,9 @@ def relay_v2():
     ok("bob exits 0 at end of input", rc == 0, bob.describe())
     alice.wait_line(r"^\* bob left$")
     ok("alice sees '* bob left'", True)
-    ok("serve prints disconnected #2 closed by peer",
-       srv.wait_line(r"^disconnected #2 ") == "disconnected #2 closed by peer", srv.out)
+    bob_peer = srv.wait_line(r"^connected #2 ").split()[2]
+    ok("serve prints disconnected #2 PEER: closed by peer, naming bob's address",
+       srv.wait_line(r"^disconnected #2 ") == f"disconnected #2 {bob_peer}: closed by peer", srv.out)
     alice.close_stdin()
     ok("alice exits 0 at end of input", alice.wait() == 0, alice.describe())
     srv.wait_line(r"^disconnected #1 ")

@@ -152,8 +152,10 @@ def c_server_python_clients():
        py.describe())
     ok("sc_peer v2 client exits 0 without timeout",
        rc == 0 and not any("TIMEOUT" in l or "ERROR" in l for l in py.err), py.describe())
+    py_peer = srv.wait_line(rf"^connected #{n} ").split()[2]
     ok("C server: the Python v2 client closed properly",
-       srv.wait_line(rf"^disconnected #{n} ") == f"disconnected #{n} closed by peer", srv.out)
+       srv.wait_line(rf"^disconnected #{n} ") == f"disconnected #{n} {py_peer}: closed by peer",
+       srv.out)
     cc.wait_line(r"^\* pyalice left$")
 
     # --- a Python v1 client talks with both C clients
