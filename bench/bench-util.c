@@ -96,6 +96,20 @@ bench_report_new (void)
 }
 
 void
+bench_progress (const char *format,
+                ...)
+{
+  g_autofree char *text = NULL;
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  fprintf (stderr, "# %s\n", text);
+  fflush (stderr);
+}
+
+void
 bench_report_free (BenchReport *self)
 {
   if (self == NULL)

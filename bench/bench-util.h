@@ -37,6 +37,10 @@ typedef enum {
 typedef struct _BenchReport BenchReport;
 
 BenchReport *bench_report_new          (void);
+/* One "# ..." line on stderr, flushed: progress beside the results on stdout */
+void         bench_progress            (const char   *format,
+                                        ...) G_GNUC_PRINTF (1, 2);
+
 void         bench_report_free         (BenchReport  *self);
 void         bench_report_set_meta     (BenchReport  *self,
                                         const char   *key,

@@ -161,24 +161,6 @@ typedef struct {
   WindowBench *wb;
 } TickSource;
 
-static void
-progress (const char *format,
-          ...) G_GNUC_PRINTF (1, 2);
-
-static void
-progress (const char *format,
-          ...)
-{
-  g_autofree char *text = NULL;
-  va_list args;
-
-  va_start (args, format);
-  text = g_strdup_vprintf (format, args);
-  va_end (args);
-  fprintf (stderr, "# window: %s\n", text);
-  fflush (stderr);
-}
-
 /* ---- the process ---- */
 
 /* A "Vm..." line of /proc/self/status, in bytes (0 if absent) */
@@ -445,7 +427,7 @@ fail (WindowBench *wb,
       wb->error = g_strdup_vprintf (format, args);
       va_end (args);
     }
-  progress ("ERROR %s", wb->error);
+  bench_progress ("window: ERROR %s", wb->error);
   wb->phase = PHASE_DONE;
   if (wb->tick != NULL)
     g_source_destroy (wb->tick);
@@ -491,7 +473,7 @@ start_flood (WindowBench *wb)
   wb->heap_before = heap_in_use (NULL);
   wb->rss_peak = wb->rss_before;
   wb->hwm_reset = reset_hwm ();
-  progress ("flood: %u messages/s of %u bytes for %.1f s; RSS before %.1f MiB",
+  bench_progress ("window: flood: %u messages/s of %u bytes for %.1f s; RSS before %.1f MiB",
             wb->rate, wb->size, wb->seconds, mib (wb->rss_before));
   set_phase (wb, PHASE_FLOOD);
   wb->flood_start = wb->phase_start;
@@ -512,7 +494,7 @@ finish_flood (WindowBench *wb)
   wb->last_line_ok = strstr (wb->last_line, wb->last_text) != NULL;
   bench_trim_heap ();
   wb->rss_end_trimmed = rss_now ();
-  progress ("the last message is in the view %.2f s after the last send",
+  bench_progress ("window: the last message is in the view %.2f s after the last send",
             wb->flood_end - wb->send_end);
 
   wb->phase = PHASE_DONE;
@@ -752,7 +734,7 @@ start (gpointer data)
     }
   sc_application_update_actions (wb->app);
   wb->port = sc_server_get_port (wb->server);
-  progress ("window on %s (%s), server on 127.0.0.1:%u, log max-lines %u",
+  bench_progress ("window: window on %s (%s), server on 127.0.0.1:%u, log max-lines %u",
             G_OBJECT_TYPE_NAME (gtk_widget_get_display (GTK_WIDGET (wb->window))),
             wb->renderer, wb->port, wb->max_lines);
 

@@ -112,24 +112,6 @@ wants_group (Bench      *b,
   return b->only == NULL;
 }
 
-static void
-progress (const char *format,
-          ...) G_GNUC_PRINTF (1, 2);
-
-static void
-progress (const char *format,
-          ...)
-{
-  g_autofree char *text = NULL;
-  va_list args;
-
-  va_start (args, format);
-  text = g_strdup_vprintf (format, args);
-  va_end (args);
-  fprintf (stderr, "# %s\n", text);
-  fflush (stderr);
-}
-
 static ScIdentity *
 make_identity (GError **error)
 {
@@ -223,13 +205,13 @@ measure (Bench     *b,
         goto failed;
       bench_row_add_sample (row, (double) units * per_unit / elapsed);
     }
-  progress ("%-52s median %.1f %s (%" G_GUINT64_FORMAT " per round)",
+  bench_progress ("%-52s median %.1f %s (%" G_GUINT64_FORMAT " per round)",
             row->label, bench_row_median (row), row->unit, units);
   return;
 
 failed:
   bench_row_set_error (row, error->message);
-  progress ("%s: ERROR %s", row->label, error->message);
+  bench_progress ("%s: ERROR %s", row->label, error->message);
 }
 
 /* ---- row 0: the crypto lower bound ---- */
@@ -286,7 +268,7 @@ run_crypto (Bench *b)
       bench_row_add_sample (v2, 1 / cost_v2);
       bench_row_add_sample (v1, 1 / cost_v1);
     }
-  progress ("crypto bound: v2 %.0f, v1 %.0f handshakes/s on one core",
+  bench_progress ("crypto bound: v2 %.0f, v1 %.0f handshakes/s on one core",
             bench_row_median (v2), bench_row_median (v1));
   bench_crypto_free (crypto);
   return;
@@ -581,7 +563,7 @@ run_throughput (Bench *b)
           if (local != NULL)
             {
               bench_row_set_error (row, local->message);
-              progress ("%s: ERROR %s", label, local->message);
+              bench_progress ("%s: ERROR %s", label, local->message);
             }
           else
             measure (b, row, stream_round, &job, trial, smoke, 1);
@@ -699,14 +681,14 @@ run_fanout_row (Bench      *b,
   bench_row_set_note (row, "%u receiver(s); joining took %.2f s (%u handshakes, "
                       "%" G_GUINT64_FORMAT " join events); receivers frame records without "
                       "decrypting", n, setup, n + 1, (guint64) n * (n + 1) / 2);
-  progress ("fan-out: %u receiver(s) joined in %.2f s", n, setup);
+  bench_progress ("fan-out: %u receiver(s) joined in %.2f s", n, setup);
 
   measure (b, row, fanout_round, &job, MAX (20, 20000 / n), MAX (5, 500 / n), n);
   goto out;
 
 failed:
   bench_row_set_error (row, error->message);
-  progress ("fan-out %s: ERROR %s", label, error->message);
+  bench_progress ("fan-out %s: ERROR %s", label, error->message);
 out:
   /* stop first: receivers leaving one by one would each be announced to all */
   server_stop (server);
@@ -865,7 +847,7 @@ run_scale (Bench *b)
     {
       guint allowed = b->nofile > 512 ? (guint) b->nofile - 256 : 0;
 
-      progress ("scale: RLIMIT_NOFILE %" G_GUINT64_FORMAT " allows %u sessions, not %u",
+      bench_progress ("scale: RLIMIT_NOFILE %" G_GUINT64_FORMAT " allows %u sessions, not %u",
                 b->nofile, allowed, sessions);
       sessions = allowed;
     }
@@ -918,7 +900,7 @@ run_scale (Bench *b)
       bench_trim_heap ();
       rss_now = bench_rss_bytes ();
       bench_row_add_sample (rss, ((double) rss_now - (double) rss_prev) / add);
-      progress ("scale: %u sessions (+%u in %.1f s), server RSS +%.0f bytes per session",
+      bench_progress ("scale: %u sessions (+%u in %.1f s), server RSS +%.0f bytes per session",
                 total, add, reply.seconds, ((double) rss_now - (double) rss_prev) / add);
       rss_prev = rss_now;
     }
@@ -938,7 +920,7 @@ run_scale (Bench *b)
 failed:
   bench_row_set_error (rss, error->message);
   bench_row_set_error (hs, error->message);
-  progress ("scale: ERROR %s", error->message);
+  bench_progress ("scale: ERROR %s", error->message);
 out:
   server_stop (server);
   if (in_fd >= 0)
@@ -1008,7 +990,7 @@ run_window (Bench *b)
     {
       g_autofree char *reason = g_strdup_printf ("%s is missing", exe);
 
-      progress ("window: %s", reason);
+      bench_progress ("window: %s", reason);
       window_rows_fail (b, reason, FALSE);
       return;
     }
@@ -1017,20 +999,20 @@ run_window (Bench *b)
    * frames alone take up to 130 ms; the cairo renderer is GTK's renderer
    * for machines without a GPU.  GSK_RENDERER set by the caller wins. */
   envp = g_environ_setenv (g_get_environ (), "GSK_RENDERER", "cairo", FALSE);
-  progress ("window: running %s%s with GSK_RENDERER=%s", BENCH_WINDOW_PROGRAM,
+  bench_progress ("window: running %s%s with GSK_RENDERER=%s", BENCH_WINDOW_PROGRAM,
             b->smoke ? " --smoke" : "", g_environ_getenv (envp, "GSK_RENDERER"));
   /* its summary comes back as progress lines; its own progress goes
    * straight to stderr */
   if (!g_spawn_sync (NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error))
     {
-      progress ("window: ERROR %s", error->message);
+      bench_progress ("window: ERROR %s", error->message);
       window_rows_fail (b, error->message, FALSE);
       return;
     }
   lines = g_strsplit (out, "\n", -1);
   for (i = 0; lines[i] != NULL; i++)
     if (g_str_has_prefix (lines[i], "window: "))
-      progress ("%s", lines[i]);
+      bench_progress ("%s", lines[i]);
 
   b->window = bench_report_read_json (json, &error);
   g_unlink (json);
@@ -1042,7 +1024,7 @@ run_window (Bench *b)
                                                  ? "exit status 0" : "it failed",
                                                  error->message);
 
-      progress ("window: ERROR %s", reason);
+      bench_progress ("window: ERROR %s", reason);
       window_rows_fail (b, reason, FALSE);
       return;
     }
@@ -1241,7 +1223,7 @@ main (int   argc,
   b.sink = bench_sink_new ();
   describe_host (&b, old_soft);
 
-  progress ("generating keys");
+  bench_progress ("generating keys");
   b.trust_dir = g_dir_make_tmp ("sc-bench-XXXXXX", &error);
   if (b.trust_dir == NULL ||
       (b.trust = sc_trust_store_new (b.trust_dir, &error)) == NULL ||
