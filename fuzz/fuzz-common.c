@@ -192,6 +192,42 @@ fuzz_chunker_next (FuzzChunker *ch,
 
 static char *scratch;
 
+void
+fuzz_feed_v2_frames (ScV2Session   *session,
+                     ScFrameReader *reader,
+                     guint8         chunk_seed,
+                     const guint8  *data,
+                     gsize          size,
+                     GByteArray    *out,
+                     FuzzFrameFunc  handle)
+{
+  FuzzChunker chunker;
+
+  fuzz_chunker_init (&chunker, chunk_seed);
+  while (size > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      gsize n = fuzz_chunker_next (&chunker, size);
+      ScFrame frame;
+
+      sc_frame_reader_feed (reader, data, n);
+      data += n;
+      size -= n;
+      for (;;)
+        {
+          if (sc_frame_reader_get_mode (reader) == SC_FRAME_V2)
+            sc_frame_reader_set_limit (reader, sc_v2_session_get_frame_limit (session));
+          if (!sc_frame_reader_next (reader, &frame, &error))
+            break;
+          g_byte_array_set_size (out, 0);
+          if (!handle (session, &frame, out))
+            return;
+        }
+      if (error != NULL)
+        return;
+    }
+}
+
 static void
 remove_scratch (void)
 {

@@ -12,7 +12,9 @@
 #include <json-glib/json-glib.h>
 
 #include "sc-crypto.h"
+#include "sc-frame.h"
 #include "sc-keys.h"
+#include "sc-v2.h"
 
 G_BEGIN_DECLS
 
@@ -78,6 +80,21 @@ void        fuzz_chunker_init      (FuzzChunker    *ch,
                                     guint8          seed);
 gsize       fuzz_chunker_next      (FuzzChunker    *ch,
                                     gsize           remaining);
+
+/* Feeds @data to @reader in pieces chosen by @chunk_seed; each complete
+ * frame goes to @handle (with @out emptied first) under the session's frame
+ * limit while the reader is in v2 mode.  Stops at the end of @data, at a
+ * framing error, or when @handle returns FALSE. */
+typedef gboolean (*FuzzFrameFunc) (ScV2Session *session,
+                                   ScFrame     *frame,
+                                   GByteArray  *out);
+void        fuzz_feed_v2_frames    (ScV2Session    *session,
+                                    ScFrameReader  *reader,
+                                    guint8          chunk_seed,
+                                    const guint8   *data,
+                                    gsize           size,
+                                    GByteArray     *out,
+                                    FuzzFrameFunc   handle);
 
 /* A private directory made once per process, removed at exit with the
  * files the target wrote into it */

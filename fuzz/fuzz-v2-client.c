@@ -154,9 +154,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_autoptr(ScV2Session) session = NULL;
   g_autoptr(ScFrameReader) reader = NULL;
   g_autoptr(GByteArray) out = g_byte_array_new ();
-  g_autoptr(GError) error = NULL;
-  FuzzChunker chunker;
-  ScFrame frame;
 
   if (size < 2)
     return 0;
@@ -179,29 +176,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     }
   else
     reader = sc_frame_reader_new (SC_FRAME_GREETING_V2);
-  fuzz_chunker_init (&chunker, data[1]);
-  data += 2;
-  size -= 2;
-
-  while (size > 0)
-    {
-      gsize n = fuzz_chunker_next (&chunker, size);
-
-      sc_frame_reader_feed (reader, data, n);
-      data += n;
-      size -= n;
-      for (;;)
-        {
-          if (sc_frame_reader_get_mode (reader) == SC_FRAME_V2)
-            sc_frame_reader_set_limit (reader, sc_v2_session_get_frame_limit (session));
-          if (!sc_frame_reader_next (reader, &frame, &error))
-            break;
-          g_byte_array_set_size (out, 0);
-          if (!handle_frame (session, &frame, out))
-            return 0;
-        }
-      if (error != NULL)
-        return 0;
-    }
+  fuzz_feed_v2_frames (session, reader, data[1], data + 2, size - 2, out, handle_frame);
   return 0;
 }

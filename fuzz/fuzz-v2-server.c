@@ -123,9 +123,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_autoptr(ScV2Session) session = NULL;
   g_autoptr(ScFrameReader) reader = NULL;
   g_autoptr(GByteArray) out = g_byte_array_new ();
-  g_autoptr(GError) error = NULL;
-  FuzzChunker chunker;
-  ScFrame frame;
 
   if (size < 2)
     return 0;
@@ -140,29 +137,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (data[0] & 1)
     fuzz_assert (sc_v2_server_consume_client_hello (session, g_bytes_get_data (kat_client_hello, NULL),
                                                     g_bytes_get_size (kat_client_hello), out, NULL));
-  fuzz_chunker_init (&chunker, data[1]);
-  data += 2;
-  size -= 2;
-
   reader = sc_frame_reader_new (SC_FRAME_V2);
-  while (size > 0)
-    {
-      gsize n = fuzz_chunker_next (&chunker, size);
-
-      sc_frame_reader_feed (reader, data, n);
-      data += n;
-      size -= n;
-      for (;;)
-        {
-          sc_frame_reader_set_limit (reader, sc_v2_session_get_frame_limit (session));
-          if (!sc_frame_reader_next (reader, &frame, &error))
-            break;
-          g_byte_array_set_size (out, 0);
-          if (!handle_frame (session, &frame, out))
-            return 0;
-        }
-      if (error != NULL)
-        return 0;
-    }
+  fuzz_feed_v2_frames (session, reader, data[1], data + 2, size - 2, out, handle_frame);
   return 0;
 }
