@@ -141,6 +141,65 @@ test_free_in_dispatch (void)
   sc_poller_free (poller);
 }
 
+typedef struct {
+  Watched  w;
+  int      fd;
+  Watched *other;
+  guint    other_calls_inside;  /* the other's calls once the nested run is over */
+} Nesting;
+
+/* Reads its byte, then runs the context from inside the dispatch */
+static void
+on_ready_nest (GIOCondition condition,
+               gpointer     data)
+{
+  Nesting *n = data;
+  char byte;
+
+  n->w.calls++;
+  g_assert_cmpint (read (n->fd, &byte, 1), ==, 1);
+  g_main_context_iteration (NULL, FALSE);
+  n->other_calls_inside = n->other->calls;
+}
+
+/* A callback that iterates the context runs the poller again inside its
+ * own dispatch; a watch freed in there stays valid until the outer
+ * dispatch is over, which then skips it */
+static void
+test_nested_dispatch (void)
+{
+  ScPoller *poller = new_poller ();
+  Nesting a = { 0 };
+  Watched b = { .free_self = TRUE };
+  int pa[2], pb[2];
+  char byte = 'x';
+
+  socket_pair (pa);
+  socket_pair (pb);
+  a.fd = pa[0];
+  a.other = &b;
+  a.w.watch = sc_poller_watch (poller, pa[0], G_IO_IN, on_ready_nest, &a);
+  b.watch = sc_poller_watch (poller, pb[0], G_IO_IN, on_ready, &b);
+  g_assert_cmpint (write (pa[1], &byte, 1), ==, 1);
+  g_assert_cmpint (write (pb[1], &byte, 1), ==, 1);
+
+  g_main_context_iteration (NULL, FALSE);
+  run ();
+  g_assert_cmpuint (a.w.calls, ==, 1);
+  g_assert_cmpuint (b.calls, ==, 1);
+  g_assert_null (b.watch);
+  /* the poller did run inside itself (it may: GLib was told it can recurse) */
+  g_assert_cmpuint (a.other_calls_inside, ==, 1);
+
+  sc_poller_watch_free (a.w.watch);
+  for (guint i = 0; i < 2; i++)
+    {
+      close (pa[i]);
+      close (pb[i]);
+    }
+  sc_poller_free (poller);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -148,5 +207,6 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/poller/events", test_events);
   g_test_add_func ("/poller/free-in-dispatch", test_free_in_dispatch);
+  g_test_add_func ("/poller/nested-dispatch", test_nested_dispatch);
   return g_test_run ();
 }
