@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void
+static void G_GNUC_PRINTF (1, 0)
 print_error (const char *format,
              va_list     args,
              const char *suffix)
