@@ -8,10 +8,6 @@
 
 #include "sc-protocol.h"
 
-/* Frames above this size are not kept in the buffer once handed out, so an
- * idle connection goes back to holding (almost) nothing. */
-#define KEEP_BUFFER_MAX 4096
-
 struct _ScFrameReader {
   ScFrameMode  mode;
   gsize        limit;
@@ -65,28 +61,89 @@ sc_frame_reader_pending (ScFrameReader *self)
   return self->buf ? self->buf->len - self->start : 0;
 }
 
-/* Drops what was handed out, then appends @data */
+/* Drops what was handed out.  The buffer itself stays (a stream of large
+ * frames would otherwise allocate and fault in a new one for each);
+ * sc_frame_reader_trim() gives it back once the stream pauses. */
+static void
+compact (ScFrameReader *self)
+{
+  if (self->buf == NULL || self->start == 0)
+    return;
+  if (self->start == self->buf->len)
+    g_byte_array_set_size (self->buf, 0);
+  else
+    g_byte_array_remove_range (self->buf, 0, self->start);
+  self->scan -= MIN (self->scan, self->start);
+  self->start = 0;
+}
+
 void
 sc_frame_reader_feed (ScFrameReader *self,
                       const guint8  *data,
                       gsize          len)
 {
-  if (self->buf != NULL && self->start > 0)
-    {
-      gsize rest = self->buf->len - self->start;
-
-      if (rest == 0 && self->buf->len > KEEP_BUFFER_MAX)
-        g_clear_pointer (&self->buf, g_byte_array_unref);
-      else
-        g_byte_array_remove_range (self->buf, 0, self->start);
-      self->scan -= MIN (self->scan, self->start);
-      self->start = 0;
-    }
   if (len == 0)
-    return;
+    {
+      compact (self);
+      return;
+    }
+  memcpy (sc_frame_reader_reserve (self, len), data, len);
+  sc_frame_reader_commit (self, len);
+}
+
+guint8 *
+sc_frame_reader_reserve (ScFrameReader *self,
+                         gsize          len)
+{
+  guint old;
+
+  compact (self);
   if (self->buf == NULL)
-    self->buf = g_byte_array_sized_new (MIN (len, KEEP_BUFFER_MAX));
-  g_byte_array_append (self->buf, data, len);
+    self->buf = g_byte_array_sized_new (MAX (len, 256));
+  old = self->buf->len;
+  /* grows the allocation; the length goes back until commit() */
+  g_byte_array_set_size (self->buf, old + (guint) len);
+  g_byte_array_set_size (self->buf, old);
+  return self->buf->data + old;
+}
+
+void
+sc_frame_reader_commit (ScFrameReader *self,
+                        gsize          len)
+{
+  g_return_if_fail (self->buf != NULL || len == 0);
+
+  if (len > 0)
+    g_byte_array_set_size (self->buf, self->buf->len + (guint) len);
+}
+
+gsize
+sc_frame_reader_missing (ScFrameReader *self)
+{
+  const guint8 *base;
+  gsize avail;
+  guint32 len;
+
+  if (self->mode != SC_FRAME_V2 || self->failed || self->buf == NULL)
+    return 0;
+  avail = self->buf->len - self->start;
+  if (avail < 4)
+    return 0;
+  base = self->buf->data + self->start;
+  len = ((guint32) base[0] << 24) | ((guint32) base[1] << 16) |
+        ((guint32) base[2] << 8) | base[3];
+  /* an empty or oversize frame is next()'s to report */
+  if (len == 0 || len > self->limit || avail >= 4 + (gsize) len)
+    return 0;
+  return 4 + (gsize) len - avail;
+}
+
+void
+sc_frame_reader_trim (ScFrameReader *self)
+{
+  compact (self);
+  if (self->buf != NULL && self->buf->len == 0)
+    g_clear_pointer (&self->buf, g_byte_array_unref);
 }
 
 static gboolean

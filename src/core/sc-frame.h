@@ -50,6 +50,17 @@ gboolean       sc_frame_reader_next      (ScFrameReader *self,
 /* Bytes buffered and not yet handed out */
 gsize          sc_frame_reader_pending   (ScFrameReader *self);
 
+/* Receiving straight into the buffer, without feed()'s copy: reserve() gives
+ * room for @len bytes at its end, commit() adds the @len of them written */
+guint8        *sc_frame_reader_reserve   (ScFrameReader *self,
+                                          gsize          len);
+void           sc_frame_reader_commit    (ScFrameReader *self,
+                                          gsize          len);
+/* v2: the bytes still missing from a frame whose header is in; else 0 */
+gsize          sc_frame_reader_missing   (ScFrameReader *self);
+/* Frees the buffer if nothing is left in it (call when the stream pauses) */
+void           sc_frame_reader_trim      (ScFrameReader *self);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ScFrameReader, sc_frame_reader_free)
 
 /* Writes a v2 frame header for a body of @body_len bytes */

@@ -24,6 +24,7 @@ struct _ScChannel {
   ScChannelReadFunc   read_func;
   ScChannelClosedFunc closed_func;
   gpointer            user_data;
+  ScFrameReader      *reader;       /* not owned; see sc_channel_set_reader() */
 
   ScPollerWatch      *watch;        /* for reading once started, writing when queued */
   GSource            *timer_source;
@@ -301,23 +302,41 @@ sc_channel_close_after_flush (ScChannel *self,
   sc_channel_flush (self);
 }
 
+void
+sc_channel_set_reader (ScChannel     *self,
+                       ScFrameReader *reader)
+{
+  self->reader = reader;
+}
+
 static void
 on_readable (ScChannel *self)
 {
   guint8 buf[READ_CHUNK];
+  gboolean drained = FALSE;
   guint rounds;
 
   /* A few reads per wakeup, so one busy peer cannot starve the others */
   for (rounds = 0; rounds < 4 && !self->closed; rounds++)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = g_socket_receive_with_blocking (self->socket, (char *) buf, sizeof buf,
+      gboolean direct = self->reader != NULL &&
+                        sc_frame_reader_get_mode (self->reader) == SC_FRAME_V2;
+      gsize missing = direct ? sc_frame_reader_missing (self->reader) : 0;
+      /* v2: straight into the reader, and no further than the end of a
+       * frame it has begun, so a large frame is neither copied nor split */
+      gsize want = missing > 0 ? missing : sizeof buf;
+      guint8 *dest = direct ? sc_frame_reader_reserve (self->reader, want) : buf;
+      gssize n = g_socket_receive_with_blocking (self->socket, (char *) dest, want,
                                                  FALSE, NULL, &error);
 
       if (n < 0)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            break;
+            {
+              drained = TRUE;
+              break;
+            }
           sc_channel_close (self, error);
           break;
         }
@@ -330,11 +349,19 @@ on_readable (ScChannel *self)
                         "The peer closed the connection");
           break;
         }
+      if (direct)
+        sc_frame_reader_commit (self->reader, (gsize) n);
       if (!self->draining && !self->closing)
-        self->read_func (self, buf, (gsize) n, self->user_data);
-      if ((gsize) n < sizeof buf)
-        break;
+        self->read_func (self, direct ? NULL : buf, (gsize) n, self->user_data);
+      if ((gsize) n < want)
+        {
+          drained = TRUE;
+          break;
+        }
     }
+  /* a pause in the stream: an idle connection keeps no buffer */
+  if (drained && self->reader != NULL && !self->closed)
+    sc_frame_reader_trim (self->reader);
 }
 
 static void

@@ -8,11 +8,13 @@
 
 G_BEGIN_DECLS
 
+#include "sc-frame.h"
 #include "sc-poller.h"
 
 typedef struct _ScChannel ScChannel;
 
-/* Bytes arrived.  The callback may queue output and may close the channel. */
+/* Bytes arrived (@data NULL: they went into the channel's reader).  The
+ * callback may queue output and may close the channel. */
 typedef void (*ScChannelReadFunc)   (ScChannel    *channel,
                                      const guint8 *data,
                                      gsize         len,
@@ -32,6 +34,13 @@ ScChannel  *sc_channel_new          (GSocketConnection  *connection,
                                      ScChannelClosedFunc closed_func,
                                      gpointer            user_data);
 void        sc_channel_free         (ScChannel          *self);
+
+/* Lets the channel receive the rest of a large v2 frame straight into
+ * @reader, which must outlive it or be unset first; the read function then
+ * gets NULL and the count of bytes added to @reader.  The reader's buffer is
+ * trimmed whenever the socket runs dry. */
+void        sc_channel_set_reader   (ScChannel          *self,
+                                     ScFrameReader      *reader);
 
 /* Starts reading (separate from new() so owners can finish setting up) */
 void        sc_channel_start        (ScChannel          *self);

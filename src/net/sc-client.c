@@ -538,7 +538,8 @@ on_channel_read (ScChannel    *channel,
 {
   ScClient *self = user_data;
 
-  sc_frame_reader_feed (self->reader, data, len);
+  if (data != NULL)
+    sc_frame_reader_feed (self->reader, data, len);
   process_frames (self);
 }
 
@@ -599,6 +600,7 @@ on_connected (GObject      *source,
                                                                        : SC_FRAME_GREETING_V2);
   self->channel = sc_channel_new (connection, self->poller, CLIENT_SEND_QUEUE_MAX,
                                   on_channel_read, on_channel_closed, self);
+  sc_channel_set_reader (self->channel, self->reader);
   sc_channel_start (self->channel);
   start_handshake_timer (self);
 }

@@ -759,7 +759,7 @@ on_conn_read (ScChannel    *channel,
   /* 0x00 starts a v2 frame and '{' a seed one (after whitespace): anything
    * else is neither, and is refused at once rather than buffered until the
    * handshake times out */
-  for (gsize i = 0; !conn->sniffed && i < len; i++)
+  for (gsize i = 0; data != NULL && !conn->sniffed && i < len; i++)
     if (!g_ascii_isspace (data[i]))
       {
         conn->sniffed = TRUE;
@@ -770,7 +770,8 @@ on_conn_read (ScChannel    *channel,
             return;
           }
       }
-  sc_frame_reader_feed (conn->reader, data, len);
+  if (data != NULL)
+    sc_frame_reader_feed (conn->reader, data, len);
   if (conn->busy && sc_frame_reader_pending (conn->reader) > V1_PENDING_MAX)
     {
       conn_fail (conn, "sent more than %u KiB before its legacy handshake was done",
@@ -839,6 +840,7 @@ on_incoming (GSocketService    *service,
   conn->reader = sc_frame_reader_new (SC_FRAME_DETECT);
   conn->channel = sc_channel_new (connection, self->poller, self->send_queue_max,
                                   on_conn_read, on_conn_closed, conn);
+  sc_channel_set_reader (conn->channel, conn->reader);
   g_hash_table_insert (self->conns, GUINT_TO_POINTER (conn->id), conn);
   g_atomic_int_inc (&self->n_clients);
   post_event (self, SIGNAL_CLIENT_CONNECTED, conn->id, 0, sc_channel_get_peer (conn->channel), NULL);

@@ -401,7 +401,8 @@ test_detect (void)
   }
 }
 
-/* Once a big frame is handed out, the reader lets go of its buffer */
+/* Once a big frame is handed out, trim() lets go of the buffer, and the
+ * reader goes on as if new */
 static void
 test_buffer_released (void)
 {
@@ -411,11 +412,69 @@ test_buffer_released (void)
 
   sc_frame_reader_feed (r, (const guint8 *) big, strlen (big));
   sc_frame_reader_feed (r, (const guint8 *) "\n\n", 2);
+  sc_frame_reader_trim (r);  /* a whole frame is waiting: nothing to let go */
+  g_assert_cmpuint (sc_frame_reader_pending (r), ==, strlen (big) + 2);
   g_assert_true (sc_frame_reader_next (r, &frame, NULL));
+  g_assert_cmpuint (frame.len, ==, strlen (big));
   g_assert_cmpuint (sc_frame_reader_pending (r), ==, 0);
-  sc_frame_reader_feed (r, NULL, 0);
+  sc_frame_reader_trim (r);
   g_assert_cmpuint (sc_frame_reader_pending (r), ==, 0);
   expect_more (r);
+  sc_frame_reader_feed (r, (const guint8 *) "{}\n\n", 4);
+  g_assert_true (sc_frame_reader_next (r, &frame, NULL));
+  g_assert_cmpmem (frame.data, frame.len, "{}", 2);
+}
+
+/* ScChannel's way in: a frame's header, then the rest of it received
+ * straight into reserve()d room, in pieces and with short commits */
+static void
+test_direct (void)
+{
+  const gsize body = 70000;
+  g_autoptr(ScFrameReader) r = sc_frame_reader_new (SC_FRAME_V2);
+  g_autoptr(GByteArray) wire = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  guint8 header[5];
+  gsize off, i;
+  ScFrame frame;
+
+  sc_frame_reader_set_limit (r, body + 1);
+  sc_frame_v2_header (header, SC_V2_CHAT, body);
+  g_byte_array_append (wire, header, sizeof header);
+  for (i = 0; i < body; i++)
+    g_byte_array_append (wire, (const guint8 *) &(guint8) { (guint8) (i * 7) }, 1);
+
+  g_assert_cmpuint (sc_frame_reader_missing (r), ==, 0);
+  sc_frame_reader_feed (r, wire->data, 3);
+  g_assert_cmpuint (sc_frame_reader_missing (r), ==, 0);  /* no length yet */
+  sc_frame_reader_feed (r, wire->data + 3, 997);
+  off = 1000;
+  while (sc_frame_reader_missing (r) > 0)
+    {
+      gsize missing = sc_frame_reader_missing (r);
+      gsize n = MIN (missing, 9001);
+      guint8 *room;
+
+      g_assert_cmpuint (missing, ==, wire->len - off);
+      expect_more (r);
+      room = sc_frame_reader_reserve (r, missing);
+      memcpy (room, wire->data + off, n);
+      sc_frame_reader_commit (r, n);  /* less than reserved, as recv() may */
+      off += n;
+    }
+  g_assert_cmpuint (off, ==, wire->len);
+  g_assert_true (sc_frame_reader_next (r, &frame, NULL));
+  g_assert_cmpuint (frame.type, ==, SC_V2_CHAT);
+  g_assert_cmpmem (frame.data, frame.len, wire->data, wire->len);
+  g_assert_cmpuint (sc_frame_reader_pending (r), ==, 0);
+  sc_frame_reader_trim (r);
+
+  /* a header over the limit is next()'s to refuse, not missing()'s to wait for */
+  sc_frame_reader_set_limit (r, 100);
+  sc_frame_reader_feed (r, wire->data, 10);
+  g_assert_cmpuint (sc_frame_reader_missing (r), ==, 0);
+  g_assert_false (sc_frame_reader_next (r, &frame, &error));
+  g_assert_error (error, SC_ERROR, SC_ERROR_OVERSIZE);
 }
 
 int
@@ -435,6 +494,7 @@ main (int   argc,
   g_test_add_func ("/frame/bad-greeting", test_bad_greeting);
   g_test_add_func ("/frame/detect", test_detect);
   g_test_add_func ("/frame/buffer-released", test_buffer_released);
+  g_test_add_func ("/frame/direct", test_direct);
 
   return g_test_run ();
 }
