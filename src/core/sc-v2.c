@@ -32,6 +32,11 @@ struct _ScV2Session {
   GByteArray  *transcript;                /* G || CH (|| SH), handshake only */
   EVP_PKEY    *eph;                       /* our X25519 key pair */
   guint8       th[32];
+  guint8       own_random[SC_V2_RANDOM_LEN];  /* server: drawn by prepare() */
+  guint8       own_eph[SC_X25519_LEN];        /* server: eph's public half */
+  guint8       peer_eph[SC_X25519_LEN];       /* server: until derive_keys() */
+  gboolean     keys_pending;
+  gboolean     greeting_pending;              /* client: started without G */
 
   guint8       peer_key[SC_ED25519_PUB_LEN];
   char        *peer_fingerprint;
@@ -332,6 +337,17 @@ out:
 
 /* ---- client handshake ---- */
 
+static gboolean
+greeting_is_valid (const guint8 *greeting,
+                   gsize         len)
+{
+  gsize prefix = strlen (SC_GREETING_PREFIX);
+
+  return len >= prefix + 3 && len <= SC_GREETING_MAX &&
+         memcmp (greeting, SC_GREETING_PREFIX, prefix) == 0 &&
+         memcmp (greeting + len - 3, "\n\n\n", 3) == 0;
+}
+
 gboolean
 sc_v2_client_start (ScV2Session  *self,
                     const guint8 *greeting,
@@ -341,13 +357,10 @@ sc_v2_client_start (ScV2Session  *self,
 {
   guint8 hello[SC_V2_HEADER_LEN + SC_V2_CLIENT_HELLO_LEN - 1];
   guint8 *body = hello + SC_V2_HEADER_LEN;
-  gsize prefix = strlen (SC_GREETING_PREFIX);
 
   if (!expect_state (self, SC_V2_ROLE_CLIENT, SC_V2_STATE_START, error))
     return FALSE;
-  if (len < prefix + 3 || len > SC_GREETING_MAX ||
-      memcmp (greeting, SC_GREETING_PREFIX, prefix) != 0 ||
-      memcmp (greeting + len - 3, "\n\n\n", 3) != 0)
+  if (greeting != NULL && !greeting_is_valid (greeting, len))
     return fail (self, error, SC_ERROR_PROTOCOL, "Malformed greeting");
 
   /* ClientHello: 0x02 || client_random[32] || client_eph[32] */
@@ -357,11 +370,31 @@ sc_v2_client_start (ScV2Session  *self,
       !new_ephemeral (self, body + 1 + SC_V2_RANDOM_LEN, error))
     return fail (self, error, SC_ERROR_CRYPTO, NULL);
 
-  self->transcript = g_byte_array_sized_new ((guint) len + sizeof hello + 166);
-  g_byte_array_append (self->transcript, greeting, (guint) len);
+  /* G || CH, G put in front later if it has not come yet */
+  self->transcript = g_byte_array_sized_new ((guint) ((greeting ? len : 512) + sizeof hello + 166));
+  if (greeting != NULL)
+    g_byte_array_append (self->transcript, greeting, (guint) len);
+  self->greeting_pending = greeting == NULL;
   g_byte_array_append (self->transcript, hello, sizeof hello);
   g_byte_array_append (out, hello, sizeof hello);
   self->state = SC_V2_STATE_AWAIT_SERVER_HELLO;
+  return TRUE;
+}
+
+gboolean
+sc_v2_client_consume_greeting (ScV2Session  *self,
+                               const guint8 *greeting,
+                               gsize         len,
+                               GError      **error)
+{
+  if (!expect_state (self, SC_V2_ROLE_CLIENT, SC_V2_STATE_AWAIT_SERVER_HELLO, error))
+    return FALSE;
+  if (!self->greeting_pending)
+    return fail (self, error, SC_ERROR_STATE, "Handshake step out of order");
+  if (!greeting_is_valid (greeting, len))
+    return fail (self, error, SC_ERROR_PROTOCOL, "Malformed greeting");
+  g_byte_array_prepend (self->transcript, greeting, (guint) len);
+  self->greeting_pending = FALSE;
   return TRUE;
 }
 
@@ -377,8 +410,11 @@ sc_v2_client_consume_server_hello (ScV2Session  *self,
   const guint8 *sig = server_id + SC_ED25519_PUB_LEN;
   g_autoptr(GByteArray) signed_msg = g_byte_array_new ();
 
-  if (!expect_state (self, SC_V2_ROLE_CLIENT, SC_V2_STATE_AWAIT_SERVER_HELLO, error) ||
-      !check_frame (self, frame, len, SC_V2_SERVER_HELLO,
+  if (!expect_state (self, SC_V2_ROLE_CLIENT, SC_V2_STATE_AWAIT_SERVER_HELLO, error))
+    return FALSE;
+  if (self->greeting_pending)
+    return fail (self, error, SC_ERROR_STATE, "ServerHello before the greeting");
+  if (!check_frame (self, frame, len, SC_V2_SERVER_HELLO,
                     SC_V2_SERVER_HELLO_LEN - 1, "ServerHello", error))
     return FALSE;
 
@@ -463,6 +499,8 @@ sc_v2_server_consume_client_hello (ScV2Session  *self,
   if (frame[SC_V2_HEADER_LEN] != SC_V2_VERSION)
     return fail (self, error, SC_ERROR_VERSION, "The client speaks a protocol version we do not");
 
+  if (!sc_v2_server_prepare (self, error))
+    return FALSE;
   greeting = sc_identity_get_greeting (self->identity);
   self->transcript = g_byte_array_sized_new ((guint) (g_bytes_get_size (greeting) + len + 166));
   g_byte_array_append (self->transcript, g_bytes_get_data (greeting, NULL),
@@ -471,9 +509,8 @@ sc_v2_server_consume_client_hello (ScV2Session  *self,
 
   /* ServerHello: server_random || server_eph || server_id || sig */
   sc_frame_v2_header (hello, SC_V2_SERVER_HELLO, SC_V2_SERVER_HELLO_LEN - 1);
-  if (!sc_random_bytes (&self->rng, body, SC_V2_RANDOM_LEN, error) ||
-      !new_ephemeral (self, body + SC_V2_RANDOM_LEN, error))
-    return fail (self, error, SC_ERROR_CRYPTO, NULL);
+  memcpy (body, self->own_random, SC_V2_RANDOM_LEN);
+  memcpy (body + SC_V2_RANDOM_LEN, self->own_eph, SC_X25519_LEN);
   memcpy (body + SC_V2_RANDOM_LEN + SC_X25519_LEN,
           sc_identity_get_ed25519_public (self->identity), SC_ED25519_PUB_LEN);
   server_signed_hash (self->transcript, hello, sizeof hello - SC_ED25519_SIG_LEN, signed_msg);
@@ -482,13 +519,39 @@ sc_v2_server_consume_client_hello (ScV2Session  *self,
     return fail (self, error, SC_ERROR_CRYPTO, NULL);
 
   g_byte_array_append (self->transcript, hello, sizeof hello);
-  if (!derive_keys (self, client_eph, error))
-    return fail (self, error, SC_ERROR_CRYPTO, NULL);
-
-  wipe_handshake (self);
+  memcpy (self->peer_eph, client_eph, SC_X25519_LEN);
+  self->keys_pending = TRUE;
   g_byte_array_append (out, hello, sizeof hello);
   self->state = SC_V2_STATE_AWAIT_CLIENT_AUTH;
   return TRUE;
+}
+
+gboolean
+sc_v2_server_prepare (ScV2Session  *self,
+                      GError      **error)
+{
+  if (!expect_state (self, SC_V2_ROLE_SERVER, SC_V2_STATE_START, error))
+    return FALSE;
+  if (self->eph != NULL)
+    return TRUE;
+  if (!sc_random_bytes (&self->rng, self->own_random, SC_V2_RANDOM_LEN, error) ||
+      !new_ephemeral (self, self->own_eph, error))
+    return fail (self, error, SC_ERROR_CRYPTO, NULL);
+  return TRUE;
+}
+
+gboolean
+sc_v2_server_derive_keys (ScV2Session  *self,
+                          GError      **error)
+{
+  gboolean ok;
+
+  if (!self->keys_pending)
+    return TRUE;
+  self->keys_pending = FALSE;
+  ok = derive_keys (self, self->peer_eph, error);
+  wipe_handshake (self);
+  return ok || fail (self, error, SC_ERROR_CRYPTO, NULL);
 }
 
 static gboolean
@@ -690,6 +753,8 @@ sc_v2_session_open (ScV2Session  *self,
     return fail (self, error, SC_ERROR_CLOSED, "Record after Close");
   if (self->state == SC_V2_STATE_FAILED)
     return fail (self, error, SC_ERROR_STATE, "The session has failed");
+  if (!sc_v2_server_derive_keys (self, error))
+    return FALSE;
   if (len < SC_V2_HEADER_LEN + SC_V2_TAG_LEN || frame_length (frame) != len - 4)
     return fail (self, error, SC_ERROR_PROTOCOL, "Truncated record");
   t = frame[4];

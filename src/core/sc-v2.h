@@ -73,12 +73,19 @@ const char  *sc_v2_session_get_peer_fingerprint (ScV2Session *self);
 const char  *sc_v2_session_get_peer_nickname  (ScV2Session *self);   /* server */
 const char  *sc_v2_session_get_code           (ScV2Session *self);   /* "ddd ddd" */
 
-/* Client: takes all of G and appends the ClientHello frame to @out */
+/* Client: takes all of G and appends the ClientHello frame to @out.
+ * @greeting may be NULL, to send the ClientHello as soon as the connection
+ * is up (the server speaks first, but the ClientHello does not depend on
+ * it); then pass G to consume_greeting() before the ServerHello. */
 gboolean     sc_v2_client_start    (ScV2Session   *self,
                                     const guint8  *greeting,
                                     gsize          len,
                                     GByteArray    *out,
                                     GError       **error);
+gboolean     sc_v2_client_consume_greeting (ScV2Session  *self,
+                                            const guint8 *greeting,
+                                            gsize         len,
+                                            GError      **error);
 /* Client: verifies the ServerHello and derives the keys (-> PEER_KNOWN) */
 gboolean     sc_v2_client_consume_server_hello (ScV2Session *self,
                                                 const guint8 *frame,
@@ -96,6 +103,17 @@ gboolean     sc_v2_server_consume_client_hello (ScV2Session  *self,
                                                 const guint8 *frame,
                                                 gsize         len,
                                                 GByteArray   *out,
+                                                GError      **error);
+
+/* Server, optional: draws server_random and the ephemeral key before the
+ * ClientHello arrives (consume_client_hello() does it otherwise), so that
+ * work can be done while waiting */
+gboolean     sc_v2_server_prepare              (ScV2Session  *self,
+                                                GError      **error);
+/* Server, optional: the key schedule, best run once the ServerHello is on
+ * its way, while the client checks it; the first record opened runs it
+ * otherwise.  An all-zero shared secret fails the session here. */
+gboolean     sc_v2_server_derive_keys          (ScV2Session  *self,
                                                 GError      **error);
 
 /* Appends one record of @type to @out, preceded by a KeyUpdate when the

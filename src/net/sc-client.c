@@ -509,16 +509,11 @@ process_frames (ScClient *self)
               v1_start (self, &frame);
               continue;
             }
-          self->v2 = sc_v2_session_new (SC_V2_ROLE_CLIENT, self->identity, NULL);
-          sc_v2_session_set_message_max (self->v2, self->message_max);
-          sc_v2_session_set_key_update_limit (self->v2, self->key_update_limit);
-          if (!sc_v2_client_start (self->v2, frame.data, frame.len,
-                                   sc_channel_get_output (self->channel), &error))
+          if (!sc_v2_client_consume_greeting (self->v2, frame.data, frame.len, &error))
             {
               finish (self, SC_CLIENT_END_FAILED, _("Handshake failed: %s"), error->message);
               return;
             }
-          sc_channel_flush (self->channel);
         }
       else if (self->protocol == SC_PROTOCOL_V1)
         process_v1_message (self, &frame);
@@ -601,8 +596,21 @@ on_connected (GObject      *source,
   self->channel = sc_channel_new (connection, self->poller, CLIENT_SEND_QUEUE_MAX,
                                   on_channel_read, on_channel_closed, self);
   sc_channel_set_reader (self->channel, self->reader);
-  sc_channel_start (self->channel);
   start_handshake_timer (self);
+  /* v2: the ClientHello goes out at once, without waiting for the greeting */
+  if (self->protocol == SC_PROTOCOL_V2)
+    {
+      self->v2 = sc_v2_session_new (SC_V2_ROLE_CLIENT, self->identity, NULL);
+      sc_v2_session_set_message_max (self->v2, self->message_max);
+      sc_v2_session_set_key_update_limit (self->v2, self->key_update_limit);
+      if (!sc_v2_client_start (self->v2, NULL, 0, sc_channel_get_output (self->channel), &error))
+        {
+          finish (self, SC_CLIENT_END_FAILED, _("Handshake failed: %s"), error->message);
+          return;
+        }
+      sc_channel_flush (self->channel);
+    }
+  sc_channel_start (self->channel);
 }
 
 static void

@@ -56,6 +56,7 @@ struct _ScServer {
   /* server thread */
   GMainContext  *context;
   ScPoller      *poller;        /* every connection's socket, one GSource */
+  ScV2Session   *spare_v2;      /* prepared for the next v2 client */
   GMainLoop     *loop;
   GSocketService *service;
   GHashTable    *conns;        /* id -> Conn */
@@ -644,6 +645,17 @@ v2_authenticated (Conn *conn)
 }
 
 static void
+prepare_spare_v2 (ScServer *self)
+{
+  if (self->spare_v2 != NULL || self->stopping)
+    return;
+  self->spare_v2 = sc_v2_session_new (SC_V2_ROLE_SERVER, self->identity, NULL);
+  /* on failure the next client's session draws its own */
+  if (!sc_v2_server_prepare (self->spare_v2, NULL))
+    g_clear_pointer (&self->spare_v2, sc_v2_session_free);
+}
+
+static void
 process_v2 (Conn    *conn,
             ScFrame *frame)
 {
@@ -662,6 +674,14 @@ process_v2 (Conn    *conn,
           return;
         }
       sc_channel_flush (conn->channel);
+      /* while the client checks the ServerHello: this session's keys, and
+       * the next session's ephemeral key, both off the handshake's path */
+      if (!sc_v2_server_derive_keys (conn->v2, &error))
+        {
+          conn_fail (conn, "handshake failed: %s", error->message);
+          return;
+        }
+      prepare_spare_v2 (self);
       return;
     }
 
@@ -727,7 +747,9 @@ process_frames (Conn *conn)
               ScRandom *rng = NULL;
 
               conn->protocol = SC_PROTOCOL_V2;
-              conn->v2 = sc_v2_session_new (SC_V2_ROLE_SERVER, self->identity, rng);
+              conn->v2 = g_steal_pointer (&self->spare_v2);
+              if (conn->v2 == NULL)
+                conn->v2 = sc_v2_session_new (SC_V2_ROLE_SERVER, self->identity, rng);
               sc_v2_session_set_message_max (conn->v2, self->message_max);
               sc_v2_session_set_key_update_limit (conn->v2, self->key_update_limit);
             }
@@ -950,6 +972,7 @@ stop_in_thread (gpointer data)
     }
   g_queue_init (&self->ready);  /* the links live inside the Conns */
   g_hash_table_remove_all (self->conns);
+  g_clear_pointer (&self->spare_v2, sc_v2_session_free);
   g_atomic_int_set (&self->n_clients, 0);
 
   if (self->in_flight == 0)

@@ -220,9 +220,14 @@ open_expect (ScV2Session *session,
   g_byte_array_set_size (out, 0);
 }
 
+/* @data non-NULL: the pipelined way ScClient and ScServer go, the client's
+ * ClientHello before the greeting and the server's ephemeral key drawn
+ * ahead, its key schedule run on its own; NULL: one step after the other,
+ * the schedule left to the first record.  The bytes are the same. */
 static void
-test_kat_session (void)
+test_kat_session (gconstpointer data)
 {
+  gboolean pipelined = data != NULL;
   g_autoptr(GBytes) g = hex ("greeting_hex");
   g_autoptr(GBytes) ch = hex ("client_hello_hex");
   g_autoptr(GBytes) sh = hex ("server_hello_hex");
@@ -254,18 +259,38 @@ test_kat_session (void)
                    json_object_get_string_member (kat, "client_fingerprint"));
 
   /* ClientHello */
-  g_assert_true (sc_v2_client_start (p.client, g_bytes_get_data (g, NULL), g_bytes_get_size (g),
-                                     p.c_out, &error));
+  if (pipelined)
+    {
+      g_assert_true (sc_v2_client_start (p.client, NULL, 0, p.c_out, &error));
+      g_assert_true (sc_v2_client_consume_greeting (p.client, g_bytes_get_data (g, NULL),
+                                                    g_bytes_get_size (g), &error));
+    }
+  else
+    g_assert_true (sc_v2_client_start (p.client, g_bytes_get_data (g, NULL), g_bytes_get_size (g),
+                                       p.c_out, &error));
   g_assert_no_error (error);
   test_assert_bytes (p.c_out->data, p.c_out->len, ch);
   g_assert_cmpint (sc_v2_session_get_state (p.client), ==, SC_V2_STATE_AWAIT_SERVER_HELLO);
 
-  /* ServerHello, signature included */
+  /* ServerHello, signature included (a second prepare() draws nothing more) */
+  if (pipelined)
+    {
+      g_assert_true (sc_v2_server_prepare (p.server, &error));
+      g_assert_true (sc_v2_server_prepare (p.server, &error));
+    }
   g_assert_true (sc_v2_server_consume_client_hello (p.server, p.c_out->data, p.c_out->len,
                                                     p.s_out, &error));
   g_assert_no_error (error);
   test_assert_bytes (p.s_out->data, p.s_out->len, sh);
   g_assert_cmpint (sc_v2_session_get_state (p.server), ==, SC_V2_STATE_AWAIT_CLIENT_AUTH);
+  g_assert_null (sc_v2_session_get_code (p.server));  /* no schedule yet */
+  if (pipelined)
+    {
+      g_assert_true (sc_v2_server_derive_keys (p.server, &error));
+      g_assert_true (sc_v2_server_derive_keys (p.server, &error));  /* once is all */
+      g_assert_cmpstr (sc_v2_session_get_code (p.server), ==,
+                       json_object_get_string_member (kat, "session_code"));
+    }
   g_byte_array_set_size (p.c_out, 0);
 
   g_assert_true (sc_v2_client_consume_server_hello (p.client, p.s_out->data, p.s_out->len, &error));
@@ -275,8 +300,6 @@ test_kat_session (void)
   g_assert_cmpstr (sc_v2_session_get_peer_fingerprint (p.client), ==,
                    json_object_get_string_member (kat, "server_fingerprint"));
   g_assert_cmpstr (sc_v2_session_get_code (p.client), ==,
-                   json_object_get_string_member (kat, "session_code"));
-  g_assert_cmpstr (sc_v2_session_get_code (p.server), ==,
                    json_object_get_string_member (kat, "session_code"));
 
   /* The vectors update keys before seq 3 */
@@ -289,6 +312,8 @@ test_kat_session (void)
   test_assert_bytes (p.c_out->data, p.c_out->len, f0);
   open_expect (p.server, p.c_out, SC_V2_CLIENT_AUTH, p0);
   g_assert_cmpint (sc_v2_session_get_state (p.server), ==, SC_V2_STATE_AUTHENTICATED);
+  g_assert_cmpstr (sc_v2_session_get_code (p.server), ==,
+                   json_object_get_string_member (kat, "session_code"));
   g_assert_cmpstr (sc_v2_session_get_peer_nickname (p.server), ==, "alice");
   g_assert_cmpstr (sc_v2_session_get_peer_fingerprint (p.server), ==,
                    json_object_get_string_member (kat, "client_fingerprint"));
@@ -678,10 +703,36 @@ test_zero_shared_secret (void)
       g_assert_true (sc_v2_client_start (p.client, g_bytes_get_data (greeting, NULL),
                                          g_bytes_get_size (greeting), c, NULL));
       memcpy (c->data + 4 + 1 + 1 + 32, small_order[i], 32);
-      g_assert_false (sc_v2_server_consume_client_hello (p.server, c->data, c->len, s, &error));
+      /* the ServerHello goes out first: the key schedule comes after it */
+      g_assert_true (sc_v2_server_consume_client_hello (p.server, c->data, c->len, s, NULL));
+      g_assert_false (sc_v2_server_derive_keys (p.server, &error));
       g_assert_error (error, SC_ERROR, SC_ERROR_WEAK_KEY);
-      g_assert_cmpuint (s->len, ==, 0);
+      g_assert_cmpint (sc_v2_session_get_state (p.server), ==, SC_V2_STATE_FAILED);
+      g_assert_null (sc_v2_session_get_code (p.server));
       g_clear_error (&error);
+      pair_clear (&p);
+
+      /* and a server that leaves the schedule to the first record fails there */
+      pair_init (&p);
+      greeting = sc_identity_get_greeting (p.sid);
+      g_byte_array_set_size (c, 0);
+      g_byte_array_set_size (s, 0);
+      g_assert_true (sc_v2_client_start (p.client, g_bytes_get_data (greeting, NULL),
+                                         g_bytes_get_size (greeting), c, NULL));
+      memcpy (c->data + 4 + 1 + 1 + 32, small_order[i], 32);
+      g_assert_true (sc_v2_server_consume_client_hello (p.server, c->data, c->len, s, NULL));
+      {
+        guint8 record[4 + 1 + 16] = { 0, 0, 0, 17, SC_V2_CLIENT_AUTH };
+        ScV2Type t;
+        guint8 *pt;
+        gsize len;
+
+        g_assert_false (sc_v2_session_open (p.server, record, sizeof record, &t, &pt, &len, &error));
+        g_assert_error (error, SC_ERROR, SC_ERROR_WEAK_KEY);
+        g_assert_cmpint (sc_v2_session_get_state (p.server), ==, SC_V2_STATE_FAILED);
+      }
+      g_clear_error (&error);
+      g_byte_array_set_size (s, 0);
       pair_clear (&p);
 
       /* client side: a validly signed ServerHello carrying a small-order key */
@@ -705,6 +756,52 @@ test_zero_shared_secret (void)
       g_assert_cmpint (sc_v2_session_get_state (p.client), ==, SC_V2_STATE_FAILED);
       pair_clear (&p);
     }
+}
+
+/* A client that sent its ClientHello before the greeting takes G once,
+ * well-formed, and before the ServerHello */
+static void
+test_early_hello_order (void)
+{
+  static const guint8 bad_greeting[] = "SERVER_PUB\nnot a key\n\n";
+  g_autoptr(GByteArray) c = g_byte_array_new ();
+  g_autoptr(GByteArray) s = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  GBytes *greeting;
+  Pair p;
+
+  /* the ServerHello while G is still missing */
+  pair_init (&p);
+  greeting = sc_identity_get_greeting (p.sid);
+  g_assert_true (sc_v2_client_start (p.client, NULL, 0, c, NULL));
+  g_assert_true (sc_v2_server_consume_client_hello (p.server, c->data, c->len, s, NULL));
+  g_assert_false (sc_v2_client_consume_server_hello (p.client, s->data, s->len, &error));
+  g_assert_error (error, SC_ERROR, SC_ERROR_STATE);
+  g_assert_cmpint (sc_v2_session_get_state (p.client), ==, SC_V2_STATE_FAILED);
+  g_clear_error (&error);
+  pair_clear (&p);
+
+  /* G twice */
+  pair_init (&p);
+  g_byte_array_set_size (c, 0);
+  g_assert_true (sc_v2_client_start (p.client, NULL, 0, c, NULL));
+  g_assert_true (sc_v2_client_consume_greeting (p.client, g_bytes_get_data (greeting, NULL),
+                                                g_bytes_get_size (greeting), NULL));
+  g_assert_false (sc_v2_client_consume_greeting (p.client, g_bytes_get_data (greeting, NULL),
+                                                 g_bytes_get_size (greeting), &error));
+  g_assert_error (error, SC_ERROR, SC_ERROR_STATE);
+  g_clear_error (&error);
+  pair_clear (&p);
+
+  /* G malformed */
+  pair_init (&p);
+  g_byte_array_set_size (c, 0);
+  g_assert_true (sc_v2_client_start (p.client, NULL, 0, c, NULL));
+  g_assert_false (sc_v2_client_consume_greeting (p.client, bad_greeting, sizeof bad_greeting - 2,
+                                                 &error));
+  g_assert_error (error, SC_ERROR, SC_ERROR_PROTOCOL);
+  g_assert_cmpint (sc_v2_session_get_state (p.client), ==, SC_V2_STATE_FAILED);
+  pair_clear (&p);
 }
 
 /* Negative case 8: a version other than 0x02 */
@@ -968,10 +1065,12 @@ main (int   argc,
   g_test_add_func ("/v2/kat/keys", test_kat_keys);
   g_test_add_func ("/v2/kat/schedule", test_kat_schedule);
   g_test_add_func ("/v2/kat/traffic-keys", test_kat_traffic_keys);
-  g_test_add_func ("/v2/kat/session", test_kat_session);
+  g_test_add_data_func ("/v2/kat/session", NULL, test_kat_session);
+  g_test_add_data_func ("/v2/kat/session-pipelined", "", test_kat_session);
   g_test_add_func ("/v2/handshake/fresh", test_handshake_fresh);
   g_test_add_func ("/v2/handshake/key-updates", test_key_updates);
   g_test_add_func ("/v2/handshake/bad-nickname", test_bad_nickname);
+  g_test_add_func ("/v2/handshake/early-hello-order", test_early_hello_order);
   g_test_add_func ("/v2/negative/01-flipped-bits", test_flipped_bits);
   g_test_add_func ("/v2/negative/02-replayed", test_replayed);
   g_test_add_func ("/v2/negative/03-reordered", test_reordered);

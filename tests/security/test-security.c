@@ -1269,7 +1269,9 @@ test_forward_secrecy_ephemeral_dropped (void)
   g_assert_cmpuint (eph_live (), ==, 1);           /* the client waits with it */
   g_assert_true (sc_v2_server_consume_client_hello (server, ch->data, ch->len, sh, NULL));
   g_assert_cmpuint (n_eph, ==, 2);
-  g_assert_cmpuint (eph_live (), ==, 1);           /* the server's is gone already */
+  g_assert_cmpuint (eph_live (), ==, 2);           /* the server's waits for its schedule, */
+  g_assert_true (sc_v2_server_derive_keys (server, NULL));  /* which ScServer runs at once */
+  g_assert_cmpuint (eph_live (), ==, 1);           /* the server's is gone */
   g_assert_true (sc_v2_client_consume_server_hello (client, sh->data, sh->len, NULL));
   g_assert_cmpuint (eph_live (), ==, 0);           /* and so is the client's */
   sc_v2_session_free (client);
@@ -1286,9 +1288,18 @@ test_forward_secrecy_ephemeral_dropped (void)
   sh->data[sh->len - 1] ^= 1;
   g_assert_false (sc_v2_client_consume_server_hello (client, sh->data, sh->len, NULL));
   g_assert_cmpuint (n_eph, ==, 2);
+  g_assert_cmpuint (eph_live (), ==, 1);           /* the server's, schedule not run */
+  sc_v2_session_free (server);
   g_assert_cmpuint (eph_live (), ==, 0);
   sc_v2_session_free (client);
+
+  /* one drawn ahead (sc_v2_server_prepare) and never used goes with its session */
+  eph_track (TRUE);
+  server = sc_v2_session_new (SC_V2_ROLE_SERVER, fixture_identity (0), NULL);
+  g_assert_true (sc_v2_server_prepare (server, NULL));
+  g_assert_cmpuint (eph_live (), ==, 1);
   sc_v2_session_free (server);
+  g_assert_cmpuint (eph_live (), ==, 0);
   eph_track (FALSE);
 }
 
