@@ -1,6 +1,7 @@
 /* fuzz-message.c: the JSON plaintexts of v2 records, through all three
  * parsers.  Whatever parses must survive a build/parse round trip, and the
- * chat request fast path must read what json-glib reads.
+ * chat request fast path, copying or in place, must read what json-glib
+ * reads.
  *
  * Input: the plaintext
  *
@@ -47,13 +48,20 @@ check_chat_request (const guint8 *data,
   g_autoptr(GError) error = NULL;
   g_autofree char *json = NULL;
   g_autofree char *expected = NULL;
+  g_autofree guint8 *copy = g_malloc (size + 1);
+  const char *in_place;
   gsize len;
 
+  memcpy (copy, data, size);
+  in_place = sc_message_chat_request_text_in_place (copy, size);
   if (!sc_message_parse_chat_request (data, size, &msg, &error))
     {
       fuzz_assert (g_error_matches (error, SC_ERROR, SC_ERROR_PROTOCOL));
+      fuzz_assert (in_place == NULL);
       return;
     }
+  fuzz_assert (in_place == NULL ? memcmp (copy, data, size) == 0
+                                : strcmp (in_place, msg.text) == 0);
   fuzz_assert (msg.text != NULL && g_utf8_validate (msg.text, -1, NULL));
   /* shallow enough for json-glib's recursion: the parser let it through */
   expected = json_glib_text (data, size);

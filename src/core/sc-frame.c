@@ -138,6 +138,33 @@ sc_frame_reader_missing (ScFrameReader *self)
   return 4 + (gsize) len - avail;
 }
 
+GByteArray *
+sc_frame_reader_take_buffer (ScFrameReader *self,
+                             const ScFrame *frame)
+{
+  GByteArray *buf = self->buf;
+
+  if (buf == NULL || frame->data != buf->data || self->start != buf->len)
+    return NULL;
+  self->buf = NULL;
+  self->start = 0;
+  self->scan = 0;
+  return buf;
+}
+
+gboolean
+sc_frame_reader_adopt_buffer (ScFrameReader *self,
+                              GByteArray    *buf)
+{
+  if (self->buf != NULL)
+    return FALSE;
+  g_byte_array_set_size (buf, 0);
+  self->buf = buf;
+  self->start = 0;
+  self->scan = 0;
+  return TRUE;
+}
+
 void
 sc_frame_reader_trim (ScFrameReader *self)
 {

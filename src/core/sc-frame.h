@@ -58,6 +58,14 @@ void           sc_frame_reader_commit    (ScFrameReader *self,
                                           gsize          len);
 /* v2: the bytes still missing from a frame whose header is in; else 0 */
 gsize          sc_frame_reader_missing   (ScFrameReader *self);
+/* Hands over the buffer holding @frame, just returned by next(), if the
+ * frame starts it and nothing follows it; else NULL.  The reader goes on
+ * with a new buffer.  (A large record then goes to its reader uncopied.) */
+GByteArray    *sc_frame_reader_take_buffer  (ScFrameReader *self,
+                                             const ScFrame *frame);
+/* Takes @buf (emptied) as its buffer if it has none; FALSE if it has one */
+gboolean       sc_frame_reader_adopt_buffer (ScFrameReader *self,
+                                             GByteArray    *buf);
 /* Frees the buffer if nothing is left in it (call when the stream pauses) */
 void           sc_frame_reader_trim      (ScFrameReader *self);
 

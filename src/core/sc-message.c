@@ -229,9 +229,10 @@ plain_json_span (const guint8 *p,
  * in the text to unescape: the text is the bytes between the quotes.  A
  * 64 KiB message costs a scan instead of json-glib's parse. */
 static gboolean
-parse_plain_chat_request (const guint8 *data,
-                          gsize         len,
-                          ScMessage    *out)
+plain_chat_text (const guint8 *data,
+                 gsize         len,
+                 gsize        *offset,
+                 gsize        *text_len)
 {
   static const char *const heads[] = { "{\"text\":\"", "{\"text\": \"" };
   guint i;
@@ -242,22 +243,31 @@ parse_plain_chat_request (const guint8 *data,
     {
       gsize head = strlen (heads[i]);
       const guint8 *text = data + head;
-      gsize text_len = len - head - 2;
-
+      gsize n = len - head - 2;
       gboolean ascii;
 
       if (len >= head + 2 && memcmp (data, heads[i], head) == 0 &&
-          plain_json_span (text, text_len, &ascii) == text_len &&
-          (ascii || g_utf8_validate_len ((const char *) text, text_len, NULL)))
+          plain_json_span (text, n, &ascii) == n &&
+          (ascii || g_utf8_validate_len ((const char *) text, n, NULL)))
         {
-          g_free (out->text);
-          out->text = g_malloc (text_len + 1);
-          memcpy (out->text, text, text_len);
-          out->text[text_len] = '\0';
+          *offset = head;
+          *text_len = n;
           return TRUE;
         }
     }
   return FALSE;
+}
+
+char *
+sc_message_chat_request_text_in_place (guint8 *data,
+                                       gsize   len)
+{
+  gsize offset, text_len;
+
+  if (!plain_chat_text (data, len, &offset, &text_len))
+    return NULL;
+  data[offset + text_len] = '\0';  /* was the closing quote */
+  return (char *) data + offset;
 }
 
 gboolean
@@ -268,9 +278,14 @@ sc_message_parse_chat_request (const guint8 *data,
 {
   g_autoptr(JsonParser) parser = NULL;
   JsonObject *obj;
+  gsize offset, text_len;
 
-  if (parse_plain_chat_request (data, len, out))
-    return TRUE;
+  if (plain_chat_text (data, len, &offset, &text_len))
+    {
+      g_free (out->text);
+      out->text = g_strndup ((const char *) data + offset, text_len);
+      return TRUE;
+    }
   parser = json_parser_new ();
   obj = parse_object (parser, data, len, error);
   return obj != NULL && get_string (obj, "text", &out->text, error);

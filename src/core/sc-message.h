@@ -30,6 +30,12 @@ gboolean  sc_message_parse_chat_request (const guint8 *data,
                                          gsize         len,
                                          ScMessage    *out,
                                          GError      **error);
+/* The same without a copy, for the common case of a text that needs no
+ * unescaping: the text inside @data, NUL-terminated where its closing
+ * quote was (so @data is changed); NULL when the case does not apply (then
+ * @data is unchanged and sc_message_parse_chat_request() is needed) */
+char     *sc_message_chat_request_text_in_place (guint8 *data,
+                                                 gsize   len);
 
 /* S->C Chat: {"from", "fingerprint", "text", "time"} */
 char     *sc_message_build_chat         (const char   *from,

@@ -33,6 +33,10 @@ G_BEGIN_DECLS
 #define SC_V2_HEADER_LEN             5      /* u32be(L) || type */
 #define SC_V2_HANDSHAKE_FRAME_MAX    1024   /* L during the handshake */
 #define SC_V2_MESSAGE_MAX_DEFAULT    65536
+/* What the server adds to a text it passes on ("from", "fingerprint",
+ * "time"; a 64-byte nickname escaped is at most 128): a client's text must
+ * leave this much of a record free, so the relayed Chat fits one too */
+#define SC_V2_RELAY_HEADROOM         512
 #define SC_V2_RECORD_MAX(msg_max)    (1 + (msg_max) + SC_V2_TAG_LEN)
 #define SC_V2_RANDOM_LEN             32
 #define SC_X25519_LEN                32

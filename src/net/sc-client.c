@@ -665,10 +665,12 @@ sc_client_send (ScClient   *self,
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("The message is not valid UTF-8"));
       return FALSE;
     }
-  if (len > self->message_max)
+  /* room for what the server adds when it passes the text on */
+  if (len + SC_V2_RELAY_HEADROOM > self->message_max)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                   _("The message is longer than %lu bytes"), (gulong) self->message_max);
+                   _("The message is longer than %lu bytes"),
+                   (gulong) (self->message_max - SC_V2_RELAY_HEADROOM));
       return FALSE;
     }
 
@@ -682,11 +684,11 @@ sc_client_send (ScClient   *self,
       gsize json_len;
       g_autofree char *json = sc_message_build_chat_request (text, &json_len);
 
-      if (json_len > self->message_max)
+      if (json_len + SC_V2_RELAY_HEADROOM > self->message_max)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
                        _("The message is longer than %lu bytes once encoded"),
-                       (gulong) self->message_max);
+                       (gulong) (self->message_max - SC_V2_RELAY_HEADROOM));
           return FALSE;
         }
       if (!sc_v2_session_seal (self->v2, SC_V2_CHAT, (const guint8 *) json, json_len,

@@ -51,6 +51,7 @@ struct _ScServer {
   /* events for the owner */
   GMutex         events_mutex;
   GQueue         events;
+  GPtrArray     *spare_blocks;  /* record buffers back from "message", for reuse */
   GSource       *events_source;
 
   /* server thread */
@@ -129,15 +130,55 @@ typedef struct {
   char  *a;
   char  *b;
   char  *c;
+  GByteArray *block;  /* if set, b lies inside it (a large message's record) */
 } Event;
+
+/* Record buffers kept for reuse: resident memory, where a new 64 KiB
+ * buffer for each large message would be faulted in page by page */
+#define SPARE_BLOCKS_MAX 4
 
 static void
 event_free (Event *ev)
 {
   g_free (ev->a);
-  g_free (ev->b);
+  if (ev->block != NULL)
+    g_byte_array_unref (ev->block);
+  else
+    g_free (ev->b);
   g_free (ev->c);
   g_free (ev);
+}
+
+/* Owner's thread: the event was emitted; its block, if any, may be reused */
+static void
+event_done (ScServer *self,
+            Event    *ev)
+{
+  if (ev->block != NULL)
+    {
+      g_mutex_lock (&self->events_mutex);
+      if (self->spare_blocks->len < SPARE_BLOCKS_MAX)
+        g_ptr_array_add (self->spare_blocks, g_steal_pointer (&ev->block));
+      g_mutex_unlock (&self->events_mutex);
+      if (ev->block == NULL)
+        ev->b = NULL;  /* it lay inside the block */
+    }
+  event_free (ev);
+}
+
+/* Server thread: a buffer for @reader, which has just given its own away */
+static void
+reuse_block (ScServer      *self,
+             ScFrameReader *reader)
+{
+  GByteArray *block = NULL;
+
+  g_mutex_lock (&self->events_mutex);
+  if (self->spare_blocks->len > 0)
+    block = g_ptr_array_steal_index_fast (self->spare_blocks, self->spare_blocks->len - 1);
+  g_mutex_unlock (&self->events_mutex);
+  if (block != NULL && !sc_frame_reader_adopt_buffer (reader, block))
+    g_byte_array_unref (block);
 }
 
 static void
@@ -187,7 +228,7 @@ dispatch_events (gpointer data)
       if (ev == NULL)
         return G_SOURCE_REMOVE;
       emit_event (self, ev);
-      event_free (ev);
+      event_done (self, ev);
     }
   while (g_get_monotonic_time () < deadline);
   return G_SOURCE_CONTINUE;
@@ -230,12 +271,14 @@ post_event3 (ScServer   *self,
   post (self, ev);
 }
 
-/* "message", taking @text: a 64 KiB text is not copied again */
+/* "message", taking @text, or @block if not NULL with @text inside it: a
+ * 64 KiB text is not copied again */
 static void
 post_message (ScServer   *self,
               guint       id,
               const char *from,
-              char       *text)
+              char       *text,
+              GByteArray *block)
 {
   Event *ev = g_new0 (Event, 1);
 
@@ -243,6 +286,7 @@ post_message (ScServer   *self,
   ev->id = id;
   ev->a = g_strdup (from);
   ev->b = text;
+  ev->block = block;
   post (self, ev);
 }
 
@@ -429,7 +473,11 @@ broadcast_event (ScServer   *self,
 }
 
 /* Every chat message goes to every other ready client, in its protocol */
-static void
+/* Passes @text on to every other ready client.  FALSE, and nothing sent,
+ * if with its sender's name it would not fit in a v2 record: a Secure
+ * Chat client leaves room for that (SC_V2_RELAY_HEADROOM), and one that
+ * does not must not get its receivers cut off for it. */
+static gboolean
 relay (ScServer   *self,
        Conn       *sender,
        const char *text)
@@ -439,6 +487,17 @@ relay (ScServer   *self,
   gsize v2_len = 0, v1_len = 0;
   GList *l;
 
+  for (l = self->ready.head; l != NULL && v2_json == NULL; l = l->next)
+    {
+      Conn *other = l->data;
+
+      if (other != sender && other->protocol == SC_PROTOCOL_V2)
+        v2_json = sc_message_build_chat (conn_display_name (sender), sender->fingerprint,
+                                         text, g_get_real_time () / 1000, &v2_len);
+    }
+  if (v2_len > self->message_max)
+    return FALSE;
+
   for (l = self->ready.head; l != NULL; l = l->next)
     {
       Conn *other = l->data;
@@ -446,12 +505,7 @@ relay (ScServer   *self,
       if (other == sender || sc_channel_is_closed (other->channel))
         continue;
       if (other->protocol == SC_PROTOCOL_V2)
-        {
-          if (v2_json == NULL)
-            v2_json = sc_message_build_chat (conn_display_name (sender), sender->fingerprint,
-                                             text, g_get_real_time () / 1000, &v2_len);
-          conn_send_v2 (other, SC_V2_CHAT, (const guint8 *) v2_json, v2_len);
-        }
+        conn_send_v2 (other, SC_V2_CHAT, (const guint8 *) v2_json, v2_len);
       else
         {
           if (v1_text == NULL)
@@ -462,6 +516,19 @@ relay (ScServer   *self,
           conn_send_v1 (other, v1_text, v1_len);
         }
     }
+  return TRUE;
+}
+
+/* A text that cannot be passed on is refused, with its sender */
+static gboolean
+relay_or_fail (Conn       *sender,
+               const char *text)
+{
+  if (relay (sender->server, sender, text))
+    return TRUE;
+  conn_fail (sender, "protocol error: a message of %" G_GSIZE_FORMAT " bytes is too long to pass on "
+             "with its sender's name", strlen (text));
+  return FALSE;
 }
 
 static void
@@ -608,8 +675,9 @@ process_v1 (Conn          *conn,
       conn_fail (conn, "bad legacy message: %s", error->message);
       return;
     }
-  relay (conn->server, conn, text);
-  post_message (conn->server, conn->id, conn_display_name (conn), g_steal_pointer (&text));
+  if (!relay_or_fail (conn, text))
+    return;
+  post_message (conn->server, conn->id, conn_display_name (conn), g_steal_pointer (&text), NULL);
 }
 
 /* ---- v2 ---- */
@@ -643,6 +711,9 @@ v2_authenticated (Conn *conn)
   sc_frame_reader_set_limit (conn->reader, sc_v2_session_get_frame_limit (conn->v2));
   conn_set_ready (conn);
 }
+
+/* Texts from this size on are handed over in their record's buffer */
+#define LARGE_TEXT 4096
 
 static void
 prepare_spare_v2 (ScServer *self)
@@ -700,14 +771,34 @@ process_v2 (Conn    *conn,
     case SC_V2_CHAT:
       {
         g_auto(ScMessage) msg = { 0 };
+        GByteArray *block = NULL;
+        char *text = NULL;
 
-        if (!sc_message_parse_chat_request (pt, len, &msg, &error))
+        /* a large text stays where it was decrypted, and its record's
+         * buffer goes to the owner's thread with it */
+        if (len >= LARGE_TEXT &&
+            (text = sc_message_chat_request_text_in_place (pt, len)) != NULL &&
+            (block = sc_frame_reader_take_buffer (conn->reader, frame)) != NULL)
+          {
+            reuse_block (self, conn->reader);
+            if (!relay_or_fail (conn, text))
+              {
+                g_byte_array_unref (block);
+                return;
+              }
+            post_message (self, conn->id, conn_display_name (conn), text, block);
+            break;
+          }
+        if (text != NULL)
+          msg.text = g_strdup (text);
+        else if (!sc_message_parse_chat_request (pt, len, &msg, &error))
           {
             conn_fail (conn, "protocol error: %s", error->message);
             return;
           }
-        relay (self, conn, msg.text);
-        post_message (self, conn->id, conn_display_name (conn), g_steal_pointer (&msg.text));
+        if (!relay_or_fail (conn, msg.text))
+          return;
+        post_message (self, conn->id, conn_display_name (conn), g_steal_pointer (&msg.text), NULL);
       }
       break;
     case SC_V2_CLOSE:
@@ -1131,6 +1222,7 @@ sc_server_finalize (GObject *object)
   g_free (self->bind_address);
   g_free (self->name);
   g_queue_clear_full (&self->events, (GDestroyNotify) event_free);
+  g_ptr_array_unref (self->spare_blocks);
   g_mutex_clear (&self->start_mutex);
   g_cond_clear (&self->start_cond);
   g_mutex_clear (&self->events_mutex);
@@ -1326,4 +1418,5 @@ sc_server_init (ScServer *self)
   g_cond_init (&self->start_cond);
   g_mutex_init (&self->events_mutex);
   g_queue_init (&self->events);
+  self->spare_blocks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_byte_array_unref);
 }

@@ -467,6 +467,31 @@ test_direct (void)
   g_assert_cmpuint (frame.type, ==, SC_V2_CHAT);
   g_assert_cmpmem (frame.data, frame.len, wire->data, wire->len);
   g_assert_cmpuint (sc_frame_reader_pending (r), ==, 0);
+
+  /* the frame is all the buffer holds: it can be taken away with it, and
+   * the reader goes on with another */
+  {
+    GByteArray *taken = sc_frame_reader_take_buffer (r, &frame);
+    g_autoptr(GByteArray) spare = g_byte_array_new ();
+
+    g_assert_nonnull (taken);
+    g_assert_true (taken->data == frame.data);
+    g_assert_cmpmem (taken->data, taken->len, wire->data, wire->len);
+    g_byte_array_unref (taken);
+    g_assert_cmpuint (sc_frame_reader_pending (r), ==, 0);
+    g_assert_true (sc_frame_reader_adopt_buffer (r, g_byte_array_ref (spare)));
+    g_assert_false (sc_frame_reader_adopt_buffer (r, spare));  /* it has one now */
+    sc_frame_reader_feed (r, wire->data, wire->len);
+    g_assert_true (sc_frame_reader_next (r, &frame, NULL));
+    g_assert_true (frame.data == spare->data);
+    g_assert_cmpmem (frame.data, frame.len, wire->data, wire->len);
+    /* not when something follows it */
+    sc_frame_reader_feed (r, wire->data, wire->len);
+    sc_frame_reader_feed (r, wire->data, wire->len);
+    g_assert_true (sc_frame_reader_next (r, &frame, NULL));
+    g_assert_null (sc_frame_reader_take_buffer (r, &frame));
+    g_assert_true (sc_frame_reader_next (r, &frame, NULL));
+  }
   sc_frame_reader_trim (r);
 
   /* a header over the limit is next()'s to refuse, not missing()'s to wait for */

@@ -32,6 +32,16 @@ assert_parses_as (const char *json,
   g_auto(ScMessage) msg = { 0 };
   g_autoptr(GError) error = NULL;
   gboolean ok = sc_message_parse_chat_request ((const guint8 *) json, len, &msg, &error);
+  g_autofree guint8 *copy = g_malloc (len + 1);
+  const char *in_place;
+
+  /* the in-place reading agrees, or leaves the bytes alone */
+  memcpy (copy, json, len);
+  in_place = sc_message_chat_request_text_in_place (copy, len);
+  if (in_place != NULL)
+    g_assert_cmpstr (in_place, ==, expected);
+  else
+    g_assert_cmpmem (copy, len, json, len);
 
   if (expected == NULL)
     {
@@ -42,6 +52,34 @@ assert_parses_as (const char *json,
   g_assert_no_error (error);
   g_assert_true (ok);
   g_assert_cmpstr (msg.text, ==, expected);
+}
+
+/* The texts that need no unescaping are read where they lie */
+static void
+test_chat_request_in_place (void)
+{
+  static const char *plain[] = { "{\"text\":\"hello\"}", "{\"text\": \"hello\"}",
+                                 "{\"text\": \"\"}", "{\"text\": \"gr\xc3\xbc\xc3\x9f\"}" };
+  static const char *general[] = { "{ \"text\" : \"hello\" }", "{\"text\": \"a\\\"b\"}",
+                                   "{\"text\": \"x\", \"extra\": 1}" };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (plain); i++)
+    {
+      g_autofree char *copy = g_strdup (plain[i]);
+      char *text = sc_message_chat_request_text_in_place ((guint8 *) copy, strlen (copy));
+
+      g_assert_nonnull (text);
+      g_assert_true (text > copy && text < copy + strlen (plain[i]));
+      g_assert_cmpuint (strlen (text), ==, strlen (plain[i]) - (gsize) (text - copy) - 2);
+    }
+  for (i = 0; i < G_N_ELEMENTS (general); i++)
+    {
+      g_autofree char *copy = g_strdup (general[i]);
+
+      g_assert_null (sc_message_chat_request_text_in_place ((guint8 *) copy, strlen (copy)));
+      g_assert_cmpstr (copy, ==, general[i]);
+    }
 }
 
 static void
@@ -166,6 +204,7 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/message/chat-request/cases", test_chat_request_cases);
+  g_test_add_func ("/message/chat-request/in-place", test_chat_request_in_place);
   g_test_add_func ("/message/chat-request/offsets", test_chat_request_offsets);
   g_test_add_func ("/message/chat-request/round-trip", test_chat_request_round_trip);
   g_test_add_func ("/message/bad-surrogates", test_bad_surrogates);

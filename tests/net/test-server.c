@@ -414,6 +414,86 @@ test_back_to_back (void)
   test_server_free (ts);
 }
 
+/* Large texts reach the "message" signal in their record's own buffer,
+ * which then comes back for later records: a burst of large, small and
+ * escaped texts, written in one send(), arrives intact and in order, at
+ * the server and relayed */
+static void
+test_large_messages (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
+  RawPeer *p;
+  guint i;
+
+  test_client_connect (bob, port);
+  p = raw_v2_peer (port, "big", 0);
+  for (i = 0; i < 24; i++)
+    {
+      /* the largest a client may send, with the escape below (a record
+       * holds 65,536 bytes, less the relay's headroom); every third small */
+      const gsize largest = SC_V2_MESSAGE_MAX_DEFAULT - SC_V2_RELAY_HEADROOM - 14;
+      gsize size = i == 0 ? largest : i % 3 == 2 ? 10 + i : 4096 + (i * 2741) % (largest - 4096);
+      char *text = g_malloc (size + 1);
+      g_autofree char *json = NULL;
+      gsize j;
+
+      for (j = 0; j < size; j++)
+        text[j] = 'a' + (char) ((i + j) % 26);
+      text[size] = '\0';
+      if (i % 4 == 0)
+        {
+          /* a quote to unescape: the general parser's way */
+          json = g_strdup_printf ("{\"text\": \"%.*s\\\"%s\"}", 5, text, text + 5);
+          g_ptr_array_add (texts, g_strdup_printf ("%.*s\"%s", 5, text, text + 5));
+          g_free (text);
+        }
+      else
+        {
+          json = g_strdup_printf ("{\"text\": \"%s\"}", text);
+          g_ptr_array_add (texts, text);
+        }
+      g_assert_true (sc_v2_session_seal (p->session, SC_V2_CHAT, (const guint8 *) json,
+                                         strlen (json), out, NULL));
+    }
+  raw_send (p, out);
+  fixture_wait (ts->messages->len == texts->len && bob->messages->len == texts->len);
+  for (i = 0; i < texts->len; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("big: %s", (char *) g_ptr_array_index (texts, i));
+
+      g_assert_cmpstr (g_ptr_array_index (ts->messages, i), ==, expected);
+      g_assert_cmpstr (g_ptr_array_index (bob->messages, i), ==, expected);
+    }
+  raw_peer_free (p);
+
+  /* A text that fits a record but not once the server has added its
+   * sender's name: refused with its sender, and its receivers stay */
+  p = raw_v2_peer (port, "huge", 0);
+  {
+    g_autofree char *text = g_strnfill (SC_V2_MESSAGE_MAX_DEFAULT - 12, 'h');
+    g_autofree char *json = g_strdup_printf ("{\"text\":\"%s\"}", text);
+
+    g_byte_array_set_size (out, 0);
+    g_assert_true (sc_v2_session_seal (p->session, SC_V2_CHAT, (const guint8 *) json,
+                                       strlen (json), out, NULL));
+    raw_send (p, out);
+  }
+  fixture_wait (has_string (ts->disconnects, "too long to pass on"));
+  g_assert_cmpuint (ts->messages->len, ==, texts->len);
+  g_assert_true (sc_client_send (bob->client, "still here", NULL));
+  fixture_wait (ts->messages->len == texts->len + 1);
+  g_assert_cmpuint (bob->messages->len, ==, texts->len);
+  g_assert_cmpint (sc_client_get_state (bob->client), ==, SC_CLIENT_CONNECTED);
+  raw_peer_free (p);
+
+  test_client_free (bob);
+  test_server_free (ts);
+}
+
 /* A connection that never finishes its handshake is closed, alone */
 static void
 test_handshake_timeout (void)
@@ -593,6 +673,7 @@ main (int   argc,
   g_test_add_func ("/server/allow-list", test_allow_list);
   g_test_add_func ("/server/slow-reader", test_slow_reader);
   g_test_add_func ("/server/back-to-back", test_back_to_back);
+  g_test_add_func ("/server/large-messages", test_large_messages);
   g_test_add_func ("/server/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
   g_test_add_func ("/server/max-clients", test_max_clients);
