@@ -35,6 +35,7 @@ struct _ScChannel {
   GError             *error;
 
   guint               started : 1;   /* reading */
+  guint               paused : 1;    /* not reading for now */
   guint               closing : 1;   /* close once the output is written */
   guint               draining : 1;  /* our side shut down, reading to EOF */
   guint               closed : 1;
@@ -145,7 +146,7 @@ sc_channel_new (GSocketConnection  *connection,
 static void
 update_watch (ScChannel *self)
 {
-  GIOCondition events = (self->started ? G_IO_IN : 0) |
+  GIOCondition events = (self->started && !self->paused ? G_IO_IN : 0) |
                         (self->out_start < self->out->len ? G_IO_OUT : 0);
 
   if (self->closed)
@@ -165,6 +166,14 @@ sc_channel_start (ScChannel *self)
   if (self->closed || self->started)
     return;
   self->started = TRUE;
+  update_watch (self);
+}
+
+void
+sc_channel_set_paused (ScChannel *self,
+                       gboolean   paused)
+{
+  self->paused = paused != FALSE;
   update_watch (self);
 }
 
@@ -317,7 +326,7 @@ on_readable (ScChannel *self)
   guint rounds;
 
   /* A few reads per wakeup, so one busy peer cannot starve the others */
-  for (rounds = 0; rounds < 4 && !self->closed; rounds++)
+  for (rounds = 0; rounds < 4 && !self->closed && !self->paused; rounds++)
     {
       g_autoptr(GError) error = NULL;
       gboolean direct = self->reader != NULL &&
@@ -373,6 +382,7 @@ on_ready (GIOCondition condition,
   if ((condition & G_IO_OUT) != 0)
     sc_channel_flush (self);
   /* HUP and ERR come whatever we asked for: reading finds out which */
-  if ((condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0 && self->started && !self->closed)
+  if ((condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0 && self->started && !self->paused &&
+      !self->closed)
     on_readable (self);
 }

@@ -42,6 +42,11 @@ void        sc_channel_free         (ScChannel          *self);
 void        sc_channel_set_reader   (ScChannel          *self,
                                      ScFrameReader      *reader);
 
+/* Stops reading for a while (the socket's buffers then hold the peer
+ * back), or goes on */
+void        sc_channel_set_paused   (ScChannel          *self,
+                                     gboolean            paused);
+
 /* Starts reading (separate from new() so owners can finish setting up) */
 void        sc_channel_start        (ScChannel          *self);
 

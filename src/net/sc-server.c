@@ -625,6 +625,7 @@ v1_accept_done (GObject      *source,
     return;
 
   conn->busy = FALSE;
+  sc_channel_set_paused (conn->channel, FALSE);
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     conn_fail (conn, "legacy handshake failed: %s", error->message);
   else if (!client_allowed (self, work->fingerprint))
@@ -653,6 +654,10 @@ v1_start_accept (Conn        *conn,
   work->frame = g_bytes_new (frame->data, frame->len);
   g_task_set_task_data (task, work, (GDestroyNotify) v1_work_free);
   conn->busy = TRUE;
+  /* a seed client sends its messages right behind its handshake: leave
+   * them in the socket until the handshake is computed, rather than
+   * buffering them here (or cutting the client off at the cap below) */
+  sc_channel_set_paused (conn->channel, TRUE);
   self->in_flight++;
   g_task_run_in_thread (task, v1_accept_in_thread);
 }
@@ -854,11 +859,6 @@ process_frames (Conn *conn)
     conn_fail (conn, "%s: %s", conn->ready ? "protocol error" : "handshake failed", error->message);
 }
 
-/* What a seed client may send while its handshake is being computed
- * (its first messages, typically): beyond this it is cut off rather than
- * buffered, as nothing is read from the buffer until the RSA work is done. */
-#define V1_PENDING_MAX (8 * SC_V1_FRAME_MAX)
-
 static void
 on_conn_read (ScChannel    *channel,
               const guint8 *data,
@@ -885,12 +885,6 @@ on_conn_read (ScChannel    *channel,
       }
   if (data != NULL)
     sc_frame_reader_feed (conn->reader, data, len);
-  if (conn->busy && sc_frame_reader_pending (conn->reader) > V1_PENDING_MAX)
-    {
-      conn_fail (conn, "sent more than %u KiB before its legacy handshake was done",
-                 V1_PENDING_MAX / 1024);
-      return;
-    }
   process_frames (conn);
 }
 

@@ -494,6 +494,82 @@ test_large_messages (void)
   test_server_free (ts);
 }
 
+typedef struct {
+  guint16  port;
+  guint    n;
+  gboolean done;
+} V1FloodTask;
+
+/* A seed client's way: the handshake and, right behind it in one write,
+ * far more messages than the server would hold while it computes */
+static gpointer
+v1_flood_thread (gpointer data)
+{
+  V1FloodTask *t = data;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ScV1Session) session = NULL;
+  g_autoptr(EVP_PKEY) server_pub = NULL;
+  RawPeer p = { 0 };
+  ScFrame frame;
+  guint i;
+
+  p.conn = g_socket_client_connect_to_host (client, "127.0.0.1", t->port, NULL, &error);
+  g_assert_no_error (error);
+  p.socket = g_socket_connection_get_socket (p.conn);
+  p.reader = sc_frame_reader_new (SC_FRAME_GREETING_V1);
+  raw_read_frame (&p, &frame);
+  server_pub = sc_v1_parse_greeting (frame.data, frame.len, &error);
+  g_assert_no_error (error);
+  session = sc_v1_client_handshake (server_pub, sc_identity_get_rsa (fixture_identity (3)), NULL,
+                                    out, &error);
+  g_assert_no_error (error);
+  for (i = 0; i < t->n; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("%u %s", i, "flood");
+      g_autofree char *padded = g_strdup_printf ("%-60000s|", text);
+
+      g_assert_true (sc_v1_seal (session, padded, strlen (padded), out, NULL));
+    }
+  g_assert_cmpuint (out->len, >, 2 * 1024 * 1024);
+  raw_send (&p, out);
+  g_atomic_int_set (&t->done, TRUE);
+  g_main_context_wakeup (NULL);
+  /* the server reads on; then it goes */
+  sc_frame_reader_free (p.reader);
+  g_object_unref (p.conn);
+  return NULL;
+}
+
+/* The server leaves a seed client's messages in the socket while it
+ * computes the handshake, and then reads them all: not one is lost, and
+ * the client is not cut off for sending them early */
+static void
+test_v1_flood_behind_handshake (void)
+{
+  TestServer *ts = test_server_new ();
+  V1FloodTask task = { .n = 30 };
+  GThread *thread;
+  guint i;
+
+  task.port = test_server_start (ts);
+  thread = g_thread_new ("v1-flood", v1_flood_thread, &task);
+  fixture_wait (ts->messages->len == task.n);
+  g_thread_join (thread);
+  g_assert_true (g_atomic_int_get (&task.done));
+  for (i = 0; i < task.n; i++)
+    {
+      const char *line = g_ptr_array_index (ts->messages, i);
+      g_autofree char *prefix = g_strdup_printf ("%u flood", i);
+
+      g_assert_nonnull (strstr (line, prefix));
+      g_assert_true (g_str_has_suffix (line, "|"));
+    }
+  g_assert_false (has_string (ts->disconnects, "handshake"));
+  test_server_free (ts);
+}
+
 /* A connection that never finishes its handshake is closed, alone */
 static void
 test_handshake_timeout (void)
@@ -674,6 +750,7 @@ main (int   argc,
   g_test_add_func ("/server/slow-reader", test_slow_reader);
   g_test_add_func ("/server/back-to-back", test_back_to_back);
   g_test_add_func ("/server/large-messages", test_large_messages);
+  g_test_add_func ("/server/v1-flood-behind-handshake", test_v1_flood_behind_handshake);
   g_test_add_func ("/server/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
   g_test_add_func ("/server/max-clients", test_max_clients);
