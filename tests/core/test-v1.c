@@ -246,7 +246,6 @@ static void
 test_bad_signature (void)
 {
   g_autoptr(EVP_PKEY) server = kat_key ("server_rsa_private_pem");
-  g_autoptr(EVP_PKEY) client = kat_key ("client_rsa_private_pem");
   g_autoptr(GBytes) frame = kat_handshake ();
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GBytes) sig = NULL;
