@@ -472,11 +472,11 @@ broadcast_event (ScServer   *self,
     }
 }
 
-/* Every chat message goes to every other ready client, in its protocol */
-/* Passes @text on to every other ready client.  FALSE, and nothing sent,
- * if with its sender's name it would not fit in a v2 record: a Secure
- * Chat client leaves room for that (SC_V2_RELAY_HEADROOM), and one that
- * does not must not get its receivers cut off for it. */
+/* Passes @text on to every other ready client, in its protocol.  FALSE,
+ * and nothing sent, if with its sender's name it would not fit in a v2
+ * record: a Secure Chat client leaves room for that
+ * (SC_V2_RELAY_HEADROOM), and one that does not must not get its
+ * receivers cut off for it. */
 static gboolean
 relay (ScServer   *self,
        Conn       *sender,
@@ -656,7 +656,7 @@ v1_start_accept (Conn        *conn,
   conn->busy = TRUE;
   /* a seed client sends its messages right behind its handshake: leave
    * them in the socket until the handshake is computed, rather than
-   * buffering them here (or cutting the client off at the cap below) */
+   * buffering them here without bound */
   sc_channel_set_paused (conn->channel, TRUE);
   self->in_flight++;
   g_task_run_in_thread (task, v1_accept_in_thread);
