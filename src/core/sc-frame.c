@@ -130,8 +130,7 @@ sc_frame_reader_missing (ScFrameReader *self)
   if (avail < 4)
     return 0;
   base = self->buf->data + self->start;
-  len = ((guint32) base[0] << 24) | ((guint32) base[1] << 16) |
-        ((guint32) base[2] << 8) | base[3];
+  len = sc_frame_v2_length (base);
   /* an empty or oversize frame is next()'s to report */
   if (len == 0 || len > self->limit || avail >= 4 + (gsize) len)
     return 0;
@@ -300,8 +299,7 @@ next_v2 (ScFrameReader *self,
 
   if (avail < 4)
     return FALSE;
-  len = ((guint32) base[0] << 24) | ((guint32) base[1] << 16) |
-        ((guint32) base[2] << 8) | base[3];
+  len = sc_frame_v2_length (base);
   if (len == 0)
     return fail (self, error, SC_ERROR_PROTOCOL, "Empty frame");
   if (len > self->limit)
@@ -348,6 +346,13 @@ sc_frame_reader_next (ScFrameReader *self,
     default:
       return fail (self, error, SC_ERROR_STATE, "Unknown framing mode");
     }
+}
+
+guint32
+sc_frame_v2_length (const guint8 header[4])
+{
+  return ((guint32) header[0] << 24) | ((guint32) header[1] << 16) |
+         ((guint32) header[2] << 8) | header[3];
 }
 
 void

@@ -71,6 +71,8 @@ void           sc_frame_reader_trim      (ScFrameReader *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ScFrameReader, sc_frame_reader_free)
 
+/* L, the u32be length at the start of a v2 frame */
+guint32        sc_frame_v2_length        (const guint8   header[4]);
 /* Writes a v2 frame header for a body of @body_len bytes */
 void           sc_frame_v2_header        (guint8         header[5],
                                           guint8         type,

@@ -244,13 +244,6 @@ expect_state (ScV2Session *self,
   return fail (self, error, SC_ERROR_STATE, "Handshake step out of order");
 }
 
-static guint32
-frame_length (const guint8 *frame)
-{
-  return ((guint32) frame[0] << 24) | ((guint32) frame[1] << 16) |
-         ((guint32) frame[2] << 8) | frame[3];
-}
-
 /* Checks that @frame is one whole frame of @type with body length @body */
 static gboolean
 check_frame (ScV2Session  *self,
@@ -261,7 +254,7 @@ check_frame (ScV2Session  *self,
              const char   *name,
              GError      **error)
 {
-  if (len < SC_V2_HEADER_LEN || frame_length (frame) != len - 4 || frame[4] != type)
+  if (len < SC_V2_HEADER_LEN || sc_frame_v2_length (frame) != len - 4 || frame[4] != type)
     {
       g_autofree char *msg = g_strdup_printf ("Expected a %s frame", name);
       return fail (self, error, SC_ERROR_PROTOCOL, msg);
@@ -755,7 +748,7 @@ sc_v2_session_open (ScV2Session  *self,
     return fail (self, error, SC_ERROR_STATE, "The session has failed");
   if (!sc_v2_server_derive_keys (self, error))
     return FALSE;
-  if (len < SC_V2_HEADER_LEN + SC_V2_TAG_LEN || frame_length (frame) != len - 4)
+  if (len < SC_V2_HEADER_LEN + SC_V2_TAG_LEN || sc_frame_v2_length (frame) != len - 4)
     return fail (self, error, SC_ERROR_PROTOCOL, "Truncated record");
   t = frame[4];
   if (!may_receive (self, t))
