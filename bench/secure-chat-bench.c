@@ -174,111 +174,176 @@ typedef gboolean (*RoundFunc) (Bench    *b,
                                double   *elapsed,
                                GError  **error);
 
-/* Sizes the rounds from a trial run of @trial_units (which also warms
- * up), or uses @smoke_units in smoke mode; then runs the rounds.  Each
- * sample is units * per_unit / seconds. */
+/* One row's rounds.  @units is per round: sized from a trial run of
+ * @trial_units (which also warms up), or @smoke_units in smoke mode, unless
+ * set beforehand.  A sample is units * per_unit / seconds. */
+typedef struct {
+  BenchRow  *row;       /* NULL: not measured */
+  RoundFunc  func;
+  gpointer   data;
+  guint64    trial_units;
+  guint64    smoke_units;
+  double     per_unit;
+  guint64    units;
+  gboolean   failed;
+} Series;
+
 static void
-measure (Bench     *b,
-         BenchRow  *row,
-         RoundFunc  func,
-         gpointer   data,
-         guint64    trial_units,
-         guint64    smoke_units,
-         double     per_unit)
+series_fail (Series       *s,
+             const GError *error)
+{
+  s->failed = TRUE;
+  bench_row_set_error (s->row, error->message);
+  bench_progress ("%s: ERROR %s", s->row->label, error->message);
+}
+
+static gboolean
+series_round (Bench   *b,
+              Series  *s,
+              guint64  units,
+              double  *elapsed)
 {
   g_autoptr(GError) error = NULL;
-  guint64 units = smoke_units;
+
+  if (s->row == NULL || s->failed)
+    return FALSE;
+  if (!s->func (b, s->data, units, elapsed, &error))
+    {
+      series_fail (s, error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Runs round r of every series before round r + 1 of any.  These machines
+ * drift by tens of percent within a run; interleaved, a row and the
+ * baselines it is divided by see the same drift. */
+static void
+measure (Bench  *b,
+         Series *series,
+         guint   n)
+{
   double elapsed;
-  guint r;
+  guint i, r;
 
-  if (!b->smoke)
+  for (i = 0; i < n; i++)
     {
-      if (!func (b, data, trial_units, &elapsed, &error))
-        goto failed;
-      units = (guint64) CLAMP (trial_units * b->round_time / MAX (elapsed, 1e-6),
-                               (double) trial_units, 1e8);
+      Series *s = &series[i];
+
+      if (s->units > 0 || s->row == NULL)
+        continue;
+      s->units = s->smoke_units;
+      if (!b->smoke && series_round (b, s, s->trial_units, &elapsed))
+        s->units = (guint64) CLAMP (s->trial_units * b->round_time / MAX (elapsed, 1e-6),
+                                    (double) s->trial_units, 1e8);
+      s->row->count = s->units;
     }
-  row->count = units;
   for (r = 0; r < b->rounds; r++)
-    {
-      if (!func (b, data, units, &elapsed, &error))
-        goto failed;
-      bench_row_add_sample (row, (double) units * per_unit / elapsed);
-    }
-  bench_progress ("%-52s median %.1f %s (%" G_GUINT64_FORMAT " per round)",
-            row->label, bench_row_median (row), row->unit, units);
-  return;
-
-failed:
-  bench_row_set_error (row, error->message);
-  bench_progress ("%s: ERROR %s", row->label, error->message);
+    for (i = 0; i < n; i++)
+      if (series_round (b, &series[i], series[i].units, &elapsed))
+        bench_row_add_sample (series[i].row,
+                              (double) series[i].units * series[i].per_unit / elapsed);
+  for (i = 0; i < n; i++)
+    if (series[i].row != NULL && !series[i].failed)
+      bench_progress ("%-52s median %.1f %s (%" G_GUINT64_FORMAT " per round)",
+                      series[i].row->label, bench_row_median (series[i].row),
+                      series[i].row->unit, series[i].units);
 }
 
 /* ---- row 0: the crypto lower bound ---- */
 
+typedef struct {
+  BenchCrypto *crypto;
+  BenchRow    *v2;
+  BenchRow    *v1;
+  BenchRow    *op_rows[BENCH_N_OPS];
+  guint        n[BENCH_N_OPS];   /* runs per operation and round */
+} Bound;
+
 static void
-run_crypto (Bench *b)
+bound_fail (Bound        *bound,
+            const GError *error)
+{
+  guint op;
+
+  bench_row_set_error (bound->v1, error->message);
+  for (op = 0; op < BENCH_N_OPS; op++)
+    bench_row_set_error (bound->op_rows[op], error->message);
+}
+
+/* One round times every operation; its "elapsed" is the time of one v2
+ * handshake's operations, so the series' sample is the v2 bound.  The v1
+ * bound and the operations get their samples here. */
+static gboolean
+bound_round (Bench    *b,
+             gpointer  data,
+             guint64   units,
+             double   *elapsed,
+             GError  **error)
+{
+  Bound *bound = data;
+  double cost_v2 = 0, cost_v1 = 0;
+  guint op;
+
+  for (op = 0; op < BENCH_N_OPS; op++)
+    {
+      double t;
+
+      if (!bench_crypto_time_op (bound->crypto, op, bound->n[op], &t, error))
+        {
+          bound_fail (bound, *error);
+          return FALSE;
+        }
+      bench_row_add_sample (bound->op_rows[op], t * 1e6);
+      cost_v2 += bench_op_per_v2_handshake (op) * t;
+      cost_v1 += bench_op_per_v1_handshake (op) * t;
+    }
+  bench_row_add_sample (bound->v1, 1 / cost_v1);
+  *elapsed = cost_v2;
+  return TRUE;
+}
+
+/* The rows, and the runs per operation that make about 1/20 of a round each */
+static gboolean
+bound_init (Bench  *b,
+            Bound  *bound,
+            Series *series)
 {
   g_autoptr(GError) error = NULL;
-  BenchCrypto *crypto = bench_crypto_new (&error);
-  BenchRow *v2 = bench_report_add_row (b->report, "crypto.bound.v2", GROUP_CRYPTO,
-                                       "v2 handshake crypto bound", "handshakes/s");
-  BenchRow *v1 = bench_report_add_row (b->report, "crypto.bound.v1", GROUP_CRYPTO,
-                                       "v1 handshake crypto bound (RSA)", "handshakes/s");
-  BenchRow *op_rows[BENCH_N_OPS];
-  guint n[BENCH_N_OPS];
-  guint op, r;
+  guint op;
 
+  bound->v2 = bench_report_add_row (b->report, "crypto.bound.v2", GROUP_CRYPTO,
+                                    "v2 handshake crypto bound", "handshakes/s");
+  bound->v1 = bench_report_add_row (b->report, "crypto.bound.v1", GROUP_CRYPTO,
+                                    "v1 handshake crypto bound (RSA)", "handshakes/s");
   for (op = 0; op < BENCH_N_OPS; op++)
     {
       g_autofree char *id = g_strdup_printf ("crypto.op.%s", bench_op_id (op));
       g_autofree char *label = g_strdup_printf ("  %s", bench_op_label (op));
 
-      op_rows[op] = bench_report_add_row (b->report, id, GROUP_CRYPTO, label, "us/op");
+      bound->op_rows[op] = bench_report_add_row (b->report, id, GROUP_CRYPTO, label, "us/op");
     }
-  bench_row_set_note (v2, "1 / (2 X25519 keygen + 2 derive + 2 Ed25519 sign + 2 verify)");
-  bench_row_set_note (v1, "1 / (RSA-2048 OAEP encrypt + decrypt + PSS sign + verify)");
-  if (crypto == NULL)
-    goto failed;
+  bench_row_set_note (bound->v2, "1 / (2 X25519 keygen + 2 derive + 2 Ed25519 sign + 2 verify)");
+  bench_row_set_note (bound->v1, "1 / (RSA-2048 OAEP encrypt + decrypt + PSS sign + verify)");
 
-  /* each operation runs about 1/20 of a round */
-  for (op = 0; op < BENCH_N_OPS; op++)
+  *series = (Series) { bound->v2, bound_round, bound, 0, 0, 1, 1, FALSE };
+  bound->crypto = bench_crypto_new (&error);
+  for (op = 0; bound->crypto != NULL && op < BENCH_N_OPS; op++)
     {
       double t;
 
-      if (!bench_crypto_time_op (crypto, op, 10, &t, &error))
-        goto failed;
-      n[op] = b->smoke ? 10 : (guint) CLAMP (b->round_time / 20 / t, 10, 1e6);
-      op_rows[op]->count = n[op];
+      if (!bench_crypto_time_op (bound->crypto, op, 10, &t, &error))
+        break;
+      bound->n[op] = b->smoke ? 10 : (guint) CLAMP (b->round_time / 20 / t, 10, 1e6);
+      bound->op_rows[op]->count = bound->n[op];
     }
-  for (r = 0; r < b->rounds; r++)
+  if (error != NULL)
     {
-      double cost_v2 = 0, cost_v1 = 0;
-
-      for (op = 0; op < BENCH_N_OPS; op++)
-        {
-          double t;
-
-          if (!bench_crypto_time_op (crypto, op, n[op], &t, &error))
-            goto failed;
-          bench_row_add_sample (op_rows[op], t * 1e6);
-          cost_v2 += bench_op_per_v2_handshake (op) * t;
-          cost_v1 += bench_op_per_v1_handshake (op) * t;
-        }
-      bench_row_add_sample (v2, 1 / cost_v2);
-      bench_row_add_sample (v1, 1 / cost_v1);
+      series_fail (series, error);
+      bound_fail (bound, error);
+      return FALSE;
     }
-  bench_progress ("crypto bound: v2 %.0f, v1 %.0f handshakes/s on one core",
-            bench_row_median (v2), bench_row_median (v1));
-  bench_crypto_free (crypto);
-  return;
-
-failed:
-  bench_row_set_error (v2, error->message);
-  bench_row_set_error (v1, error->message);
-  for (op = 0; op < BENCH_N_OPS; op++)
-    bench_row_set_error (op_rows[op], error->message);
-  bench_crypto_free (crypto);
+  return TRUE;
 }
 
 /* ---- row 1: handshakes ---- */
@@ -382,54 +447,76 @@ handshake_round (Bench    *b,
   return bench_crew_run (job->n_threads, units, handshake_unit, job, elapsed, error);
 }
 
+/* The crypto bound and the handshake rows, their rounds interleaved */
 static void
-run_handshakes (Bench *b)
+run_handshakes (Bench    *b,
+                gboolean  crypto,
+                gboolean  handshakes)
 {
+  static const guint64 trial_seq[] = { 100, 20, 100 };
+  static const guint64 trial_conc[] = { 200, 64, 200 };
+  static const guint64 smoke_seq[] = { 5, 3, 5 };
   g_autoptr(GError) error = NULL;
-  ScServer *server = server_start (b, SC_MAX_CONNECTIONS_DEFAULT, SC_V2_MESSAGE_MAX_DEFAULT, &error);
+  ScServer *server = NULL;
   BenchTlsServer *tls_server = NULL;
+  Bound bound = { 0 };
+  HandshakeJob jobs[KIND_TLS + 1][2] = { 0 };
+  Series series[1 + G_N_ELEMENTS (jobs) * 2] = { 0 };
+  guint n = 0;
   Kind kind;
 
-  if (server != NULL)
-    tls_server = bench_tls_server_new (b->tls, b->sink, &error);
-  if (tls_server != NULL)
-    bench_tls_server_set_message_size (tls_server, HANDSHAKE_MESSAGE_SIZE);
+  if (crypto && bound_init (b, &bound, &series[0]))
+    n = 1;
+  if (handshakes)
+    {
+      server = server_start (b, SC_MAX_CONNECTIONS_DEFAULT, SC_V2_MESSAGE_MAX_DEFAULT, &error);
+      if (server != NULL)
+        tls_server = bench_tls_server_new (b->tls, b->sink, &error);
+      if (tls_server != NULL)
+        bench_tls_server_set_message_size (tls_server, HANDSHAKE_MESSAGE_SIZE);
+    }
 
+  for (kind = KIND_V2; handshakes && kind <= KIND_TLS; kind++)
+    {
+      guint concurrent;
+
+      for (concurrent = 0; concurrent < 2; concurrent++)
+        {
+          g_autofree char *id = g_strdup_printf ("handshake.%s.%s", kind_ids[kind],
+                                                 concurrent ? "concurrent" : "sequential");
+          g_autofree char *label = concurrent
+            ? g_strdup_printf ("%s, %u concurrent clients", kind_names[kind], CONCURRENT_CLIENTS)
+            : g_strdup_printf ("%s, sequential", kind_names[kind]);
+          HandshakeJob *job = &jobs[kind][concurrent];
+          BenchRow *row;
+
+          if (!wants_row (b, id))
+            continue;
+          row = bench_report_add_row (b->report, id, GROUP_HANDSHAKE, label, "handshakes/s");
+          if (tls_server == NULL)
+            {
+              bench_row_set_error (row, error->message);
+              continue;
+            }
+          handshake_job_init (job, b, kind,
+                              kind == KIND_TLS ? bench_tls_server_get_port (tls_server)
+                                               : sc_server_get_port (server));
+          job->n_threads = concurrent ? CONCURRENT_CLIENTS : 1;
+          series[n++] = (Series) { row, handshake_round, job,
+                                   concurrent ? trial_conc[kind] : trial_seq[kind],
+                                   concurrent ? CONCURRENT_CLIENTS : smoke_seq[kind], 1, 0, FALSE };
+        }
+    }
+
+  measure (b, series, n);
+  if (bound.crypto != NULL && !series[0].failed)
+    bench_progress ("crypto bound: v2 %.0f, v1 %.0f handshakes/s on one core",
+                    bench_row_median (bound.v2), bench_row_median (bound.v1));
+  bench_crypto_free (bound.crypto);
   for (kind = KIND_V2; kind <= KIND_TLS; kind++)
     {
-      static const guint64 trial_seq[] = { 100, 20, 100 };
-      static const guint64 trial_conc[] = { 200, 64, 200 };
-      static const guint64 smoke_seq[] = { 5, 3, 5 };
-      g_autofree char *seq_id = g_strdup_printf ("handshake.%s.sequential", kind_ids[kind]);
-      g_autofree char *conc_id = g_strdup_printf ("handshake.%s.concurrent", kind_ids[kind]);
-      g_autofree char *seq_label = g_strdup_printf ("%s, sequential", kind_names[kind]);
-      g_autofree char *conc_label = g_strdup_printf ("%s, %u concurrent clients",
-                                                     kind_names[kind], CONCURRENT_CLIENTS);
-      BenchRow *seq = NULL, *conc = NULL;
-      HandshakeJob job = { 0 };
-
-      if (wants_row (b, seq_id))
-        seq = bench_report_add_row (b->report, seq_id, GROUP_HANDSHAKE, seq_label, "handshakes/s");
-      if (wants_row (b, conc_id))
-        conc = bench_report_add_row (b->report, conc_id, GROUP_HANDSHAKE, conc_label,
-                                     "handshakes/s");
-      if (server == NULL || tls_server == NULL)
-        {
-          if (seq != NULL)
-            bench_row_set_error (seq, error->message);
-          if (conc != NULL)
-            bench_row_set_error (conc, error->message);
-          continue;
-        }
-      handshake_job_init (&job, b, kind, kind == KIND_TLS ? bench_tls_server_get_port (tls_server)
-                                                          : sc_server_get_port (server));
-      job.n_threads = 1;
-      if (seq != NULL)
-        measure (b, seq, handshake_round, &job, trial_seq[kind], smoke_seq[kind], 1);
-      job.n_threads = CONCURRENT_CLIENTS;
-      if (conc != NULL)
-        measure (b, conc, handshake_round, &job, trial_conc[kind], CONCURRENT_CLIENTS, 1);
-      handshake_job_clear (&job);
+      handshake_job_clear (&jobs[kind][0]);
+      handshake_job_clear (&jobs[kind][1]);
     }
   bench_tls_server_free (tls_server);
   server_stop (server);
@@ -515,14 +602,17 @@ run_throughput (Bench *b)
       g_autofree char *text = bench_message_text (0, size);
       g_autofree char *size_name = size >= 1024 ? g_strdup_printf ("%" G_GSIZE_FORMAT " KiB", size / 1024)
                                                 : g_strdup_printf ("%" G_GSIZE_FORMAT " B", size);
+      StreamJob jobs[KIND_AES_GCM + 1] = { 0 };
+      Series series[KIND_AES_GCM + 1] = { 0 };
       Kind kind;
 
+      /* every connection first, then the rounds of the four interleaved */
       for (kind = KIND_V2; kind <= KIND_AES_GCM; kind++)
         {
           g_autofree char *id = g_strdup_printf ("throughput.%s.%" G_GSIZE_FORMAT,
                                                  kind_ids[kind], size);
           g_autofree char *label = g_strdup_printf ("%s, %s messages", kind_names[kind], size_name);
-          StreamJob job = { b, kind, size, NULL, NULL, NULL, 0 };
+          StreamJob *job = &jobs[kind];
           g_autoptr(GError) local = NULL;
           BenchRow *row;
 
@@ -535,41 +625,42 @@ run_throughput (Bench *b)
               bench_row_set_error (row, error->message);
               continue;
             }
+          *job = (StreamJob) { b, kind, size, NULL, NULL, NULL, 0 };
           if (kind == KIND_AES_GCM)
             {
               bench_row_set_note (row, "in-process, one core, one reused EVP context");
-              measure (b, row, aes_round, &job, trial * 10, smoke, 1);
+              series[kind] = (Series) { row, aes_round, job, trial * 10, smoke, 1, 0, FALSE };
               continue;
             }
           if (kind == KIND_TLS)
             {
-              job.tls = bench_tls_connect (b->tls, bench_tls_server_get_port (tls_server), &local);
-              job.payload = g_bytes_new (text, size);
+              job->tls = bench_tls_connect (b->tls, bench_tls_server_get_port (tls_server), &local);
+              job->payload = g_bytes_new (text, size);
               bench_row_set_note (row, "SSL_write per message; the server thread counts bytes");
             }
           else
             {
-              job.peer = kind == KIND_V2
+              job->peer = kind == KIND_V2
                 ? bench_peer_connect_v2 (sc_server_get_port (server), b->client_identity, "stream",
                                          THROUGHPUT_MESSAGE_MAX, &local)
                 : bench_peer_connect_v1 (sc_server_get_port (server),
                                          sc_identity_get_rsa (b->client_identity), &local);
-              job.payload = bench_peer_payload (kind == KIND_V1 ? SC_PROTOCOL_V1 : SC_PROTOCOL_V2,
-                                                text);
+              job->payload = bench_peer_payload (kind == KIND_V1 ? SC_PROTOCOL_V1 : SC_PROTOCOL_V2,
+                                                 text);
               bench_row_set_note (row, "one record and one send() per message; server "
                                   "message-max raised to %u for 64 KiB of text in JSON",
                                   THROUGHPUT_MESSAGE_MAX);
             }
+          series[kind] = (Series) { row, stream_round, job, trial, smoke, 1, 0, FALSE };
           if (local != NULL)
-            {
-              bench_row_set_error (row, local->message);
-              bench_progress ("%s: ERROR %s", label, local->message);
-            }
-          else
-            measure (b, row, stream_round, &job, trial, smoke, 1);
-          bench_peer_free (job.peer);
-          bench_tls_conn_close (job.tls);
-          g_clear_pointer (&job.payload, g_bytes_unref);
+            series_fail (&series[kind], local);
+        }
+      measure (b, series, G_N_ELEMENTS (series));
+      for (kind = KIND_V2; kind <= KIND_AES_GCM; kind++)
+        {
+          bench_peer_free (jobs[kind].peer);
+          bench_tls_conn_close (jobs[kind].tls);
+          g_clear_pointer (&jobs[kind].payload, g_bytes_unref);
         }
     }
   bench_tls_server_free (tls_server);
@@ -653,6 +744,7 @@ run_fanout_row (Bench      *b,
   BenchRow *row = bench_report_add_row (b->report, id, GROUP_FANOUT, label, "deliveries/s");
   ScServer *server = server_start (b, n + 64, SC_V2_MESSAGE_MAX_DEFAULT, &error);
   FanoutJob job = { 0 };
+  Series series;
   double setup = 0, start;
 
   row->bytes_per_item = FANOUT_MESSAGE_SIZE;
@@ -683,7 +775,8 @@ run_fanout_row (Bench      *b,
                       "decrypting", n, setup, n + 1, (guint64) n * (n + 1) / 2);
   bench_progress ("fan-out: %u receiver(s) joined in %.2f s", n, setup);
 
-  measure (b, row, fanout_round, &job, MAX (20, 20000 / n), MAX (5, 500 / n), n);
+  series = (Series) { row, fanout_round, &job, MAX (20, 20000 / n), MAX (5, 500 / n), n, 0, FALSE };
+  measure (b, &series, 1);
   goto out;
 
 failed:
@@ -836,6 +929,7 @@ run_scale (Bench *b)
   ScServer *server = NULL;
   ChildReply reply = { g_string_new (NULL), FALSE, FALSE, 0, 0, NULL };
   HandshakeJob job = { 0 };
+  Series series;
   GPid pid = 0;
   int in_fd = -1, out_fd = -1;
   guint watch = 0, step, step_size, total = 0;
@@ -912,7 +1006,8 @@ run_scale (Bench *b)
                       ((double) rss_untrimmed - (double) rss_start) / total, build,
                       SC_PRESENCE_LIMIT_DEFAULT);
 
-  measure (b, hs, handshake_round, &job, 5, 3, 1);
+  series = (Series) { hs, handshake_round, &job, 5, 3, 1, 0, FALSE };
+  measure (b, &series, 1);
   bench_row_set_note (hs, "each handshake's message is relayed to all %u idle sessions "
                       "(join and leave are not: the room is over the presence limit)", total);
   goto out;
@@ -1235,10 +1330,8 @@ main (int   argc,
       return 1;
     }
 
-  if (wants_group (&b, "crypto"))
-    run_crypto (&b);
-  if (wants_group (&b, "handshake"))
-    run_handshakes (&b);
+  if (wants_group (&b, "crypto") || wants_group (&b, "handshake"))
+    run_handshakes (&b, wants_group (&b, "crypto"), wants_group (&b, "handshake"));
   if (wants_group (&b, "throughput"))
     run_throughput (&b);
   if (wants_group (&b, "fanout"))
