@@ -243,8 +243,9 @@ measure (Bench  *b,
       if (series_round (b, &series[i], series[i].units, &elapsed))
         bench_row_add_sample (series[i].row,
                               (double) series[i].units * series[i].per_unit / elapsed);
+  /* (a series sized beforehand reports itself) */
   for (i = 0; i < n; i++)
-    if (series[i].row != NULL && !series[i].failed)
+    if (series[i].row != NULL && !series[i].failed && series[i].trial_units > 0)
       bench_progress ("%-52s median %.1f %s (%" G_GUINT64_FORMAT " per round)",
                       series[i].row->label, bench_row_median (series[i].row),
                       series[i].row->unit, series[i].units);
@@ -462,11 +463,10 @@ run_handshakes (Bench    *b,
   Bound bound = { 0 };
   HandshakeJob jobs[KIND_TLS + 1][2] = { 0 };
   Series series[1 + G_N_ELEMENTS (jobs) * 2] = { 0 };
-  guint n = 0;
+  gboolean bound_ok = crypto && bound_init (b, &bound, &series[0]);
+  guint n = bound_ok ? 1 : 0;
   Kind kind;
 
-  if (crypto && bound_init (b, &bound, &series[0]))
-    n = 1;
   if (handshakes)
     {
       server = server_start (b, SC_MAX_CONNECTIONS_DEFAULT, SC_V2_MESSAGE_MAX_DEFAULT, &error);
@@ -509,7 +509,7 @@ run_handshakes (Bench    *b,
     }
 
   measure (b, series, n);
-  if (bound.crypto != NULL && !series[0].failed)
+  if (bound_ok && !series[0].failed)
     bench_progress ("crypto bound: v2 %.0f, v1 %.0f handshakes/s on one core",
                     bench_row_median (bound.v2), bench_row_median (bound.v1));
   bench_crypto_free (bound.crypto);
