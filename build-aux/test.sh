@@ -20,17 +20,12 @@ configure () {
 }
 
 echo "== build and test"
-configure _build-test -Dwerror=true -Dwindow_faults_test=true
-meson test -C _build-test --print-errorlogs --num-processes 2 --no-suite ui-dialogs
-# GTK 4.8's accessibility bridge sometimes breaks this test's view of the
-# window as a dialog closes (tests/ui/meson.build): one retry
-meson test -C _build-test --print-errorlogs --suite ui-dialogs ||
-  meson test -C _build-test --print-errorlogs --suite ui-dialogs
+configure _build-test -Dwerror=true
+meson test -C _build-test --print-errorlogs --num-processes 2
 
 # Every suite again, built with AddressSanitizer and UBSan, leak checks on.
 # The GTK programs run without GL (Mesa's EGL setup leaks) and with the
 # cairo renderer; fontconfig's lifetime caches are suppressed (lsan.supp).
-# window-faults is not registered here (see above).
 echo "== AddressSanitizer and UndefinedBehaviorSanitizer (every suite)"
 configure _build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -56,8 +51,6 @@ sh build-aux/fuzz.sh 60
 # meson dist packs the committed tree, then builds and tests the tarball;
 # it refuses a checkout with uncommitted changes (commit or stash first)
 echo "== release tarball (meson dist builds and tests it)"
-# the tarball's build takes this build's options: leave window-faults out
-meson configure _build-test -Dwindow_faults_test=false
 meson dist -C _build-test --formats xztar
 
 echo "== all test runs passed"

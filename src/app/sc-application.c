@@ -293,6 +293,7 @@ sc_application_startup (GApplication *app)
   static const char *prefs_accels[] = { "<Control>comma", NULL };
   static const char *connect_accels[] = { "<Control>n", NULL };
   static const char *start_accels[] = { "<Control><Shift>s", NULL };
+  static const char *shortcuts_accels[] = { "<Control>question", NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(GTask) task = NULL;
 
@@ -304,6 +305,8 @@ sc_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences", prefs_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.connect", connect_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.start-server", start_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.show-help-overlay",
+                                         shortcuts_accels);
   sc_application_update_actions (self);
 
   self->settings = g_settings_new (APP_ID);

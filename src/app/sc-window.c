@@ -715,6 +715,28 @@ verify_session (GtkWidget  *widget,
                       G_CALLBACK (on_verify_session_response));
 }
 
+/* Built afresh each time and destroyed on close, not the help overlay
+ * GtkApplication would load and keep hidden: GTK 4.8's accessibility root
+ * answers a GetChildAtIndex past its visible windows with the last window
+ * in its list, and a hidden one has no object path.  That is a critical
+ * (with no reply), which screen readers and the UI tests can trigger by
+ * asking while a dialog closes. */
+static void
+show_shortcuts (GtkWidget  *widget,
+                const char *action,
+                GVariant   *param)
+{
+  g_autoptr(GtkBuilder) builder =
+    gtk_builder_new_from_resource ("/io/github/securechat/SecureChat/shortcuts-window.ui");
+  GtkWindow *shortcuts = GTK_WINDOW (gtk_builder_get_object (builder, "shortcuts_window"));
+
+  /* makes it modal and transient and fills in the accelerators */
+  gtk_application_window_set_help_overlay (GTK_APPLICATION_WINDOW (widget),
+                                           GTK_SHORTCUTS_WINDOW (shortcuts));
+  gtk_window_set_hide_on_close (shortcuts, FALSE);
+  gtk_window_present (shortcuts);
+}
+
 static void
 on_message_entry_activate_cb (ScWindow *self)
 {
@@ -862,6 +884,7 @@ sc_window_class_init (ScWindowClass *klass)
 
   gtk_widget_class_install_action (widget_class, "win.send", NULL, send_message);
   gtk_widget_class_install_action (widget_class, "win.verify-session", NULL, verify_session);
+  gtk_widget_class_install_action (widget_class, "win.show-help-overlay", NULL, show_shortcuts);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "win.send", NULL);
 }
 

@@ -25,7 +25,7 @@ test_resources_present (void)
   static const char *files[] = {
     RESOURCE_PATH "sc-window.ui",
     RESOURCE_PATH "sc-preferences-window.ui",
-    RESOURCE_PATH "gtk/help-overlay.ui",
+    RESOURCE_PATH "shortcuts-window.ui",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
@@ -42,17 +42,17 @@ test_resources_present (void)
 }
 
 static void
-test_help_overlay (void)
+test_shortcuts_window (void)
 {
   g_autoptr(GtkBuilder) builder = gtk_builder_new ();
   g_autoptr(GError) error = NULL;
   GObject *overlay;
 
-  gtk_builder_add_from_resource (builder, RESOURCE_PATH "gtk/help-overlay.ui", &error);
+  gtk_builder_add_from_resource (builder, RESOURCE_PATH "shortcuts-window.ui", &error);
   g_assert_no_error (error);
 
-  /* GtkApplicationWindow looks for exactly this id */
-  overlay = gtk_builder_get_object (builder, "help_overlay");
+  /* the id ScWindow's win.show-help-overlay looks for */
+  overlay = gtk_builder_get_object (builder, "shortcuts_window");
   g_assert_nonnull (overlay);
   g_assert_true (GTK_IS_SHORTCUTS_WINDOW (overlay));
   gtk_window_destroy (GTK_WINDOW (overlay));
@@ -178,7 +178,7 @@ main (int   argc,
   adw_init ();
 
   g_test_add_func ("/ui-templates/resources", test_resources_present);
-  g_test_add_func ("/ui-templates/help-overlay", test_help_overlay);
+  g_test_add_func ("/ui-templates/shortcuts-window", test_shortcuts_window);
   g_test_add_func ("/ui-templates/log-view", test_log_view);
   g_test_add_func ("/ui-templates/preferences-window", test_preferences_window);
   g_test_add_func ("/ui-templates/window", test_window);
