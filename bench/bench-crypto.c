@@ -233,6 +233,23 @@ bench_crypto_time_op (BenchCrypto *self,
 }
 
 gboolean
+bench_crypto_handshakes (BenchCrypto *self,
+                         gboolean     v1,
+                         guint64      n,
+                         GError     **error)
+{
+  guint64 i;
+  guint op, k;
+
+  for (i = 0; i < n; i++)
+    for (op = 0; op < BENCH_N_OPS; op++)
+      for (k = 0; k < (v1 ? ops[op].per_v1 : ops[op].per_v2); k++)
+        if (!op_run (self, op))
+          return sc_crypto_fail (error, SC_ERROR_CRYPTO, bench_op_label (op));
+  return TRUE;
+}
+
+gboolean
 bench_aes_gcm_seal (gsize    size,
                     guint64  n,
                     double  *seconds,

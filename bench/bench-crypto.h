@@ -40,6 +40,11 @@ gboolean     bench_crypto_time_op    (BenchCrypto  *self,
  * v1: one each of RSA-OAEP encrypt and decrypt, RSA-PSS sign and verify */
 guint        bench_op_per_v2_handshake (BenchOp     op);
 guint        bench_op_per_v1_handshake (BenchOp     op);
+/* The operations of @n whole handshakes (v1's or v2's), one after the other */
+gboolean     bench_crypto_handshakes (BenchCrypto  *self,
+                                      gboolean      v1,
+                                      guint64       n,
+                                      GError      **error);
 
 /* AES-256-GCM seal of @n messages of @size bytes (5 bytes of AAD, a fresh
  * nonce each) with one reused EVP context: the seconds it took */

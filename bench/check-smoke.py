@@ -20,6 +20,8 @@ import sys
 ROWS = [
     "crypto.bound.v2",
     "crypto.bound.v1",
+    "crypto.bound.v2.two_threads",
+    "crypto.bound.v1.two_threads",
     "crypto.op.x25519_keygen",
     "crypto.op.x25519_derive",
     "crypto.op.ed25519_sign",

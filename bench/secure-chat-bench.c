@@ -47,7 +47,7 @@
 #define SCALE_CHILD_TIMEOUT_S   3600.0
 #define DRAIN_LAZY_MS           100  /* readers of idle sessions and of join storms */
 
-#define GROUP_CRYPTO     "Crypto lower bound (in-process, one core, same OpenSSL)"
+#define GROUP_CRYPTO     "Crypto lower bound (in-process, same OpenSSL, one thread unless it says 2)"
 #define GROUP_HANDSHAKE  "Handshakes (new TCP connection, full handshake, one 32-byte message delivered, close)"
 #define GROUP_THROUGHPUT "Throughput (one connection, client -> server -> \"message\" signal, streaming)"
 #define GROUP_FANOUT     "Fan-out (one v2 sender, 100-byte messages, deliveries to all receivers combined)"
@@ -255,10 +255,19 @@ measure (Bench  *b,
 
 typedef struct {
   BenchCrypto *crypto;
+  gboolean     v1;
+  guint64      n;
+  GError      *error;
+} BoundThread;
+
+typedef struct {
+  BenchCrypto *crypto;
   BenchRow    *v2;
   BenchRow    *v1;
   BenchRow    *op_rows[BENCH_N_OPS];
   guint        n[BENCH_N_OPS];   /* runs per operation and round */
+  BenchCrypto *thread_crypto[2];
+  BoundThread  threads[2][2];    /* [v1][thread] */
 } Bound;
 
 static void
@@ -304,14 +313,58 @@ bound_round (Bench    *b,
   return TRUE;
 }
 
-/* The rows, and the runs per operation that make about 1/20 of a round each */
+/* The bound on two cores, measured: two threads, each with its own keys,
+ * run whole handshakes' operations at the same time.  Twice the one-core
+ * bound assumes the two vCPUs double the rate; this row shows what they
+ * give. */
+static gpointer
+bound_thread (gpointer data)
+{
+  BoundThread *t = data;
+
+  bench_crypto_handshakes (t->crypto, t->v1, t->n, &t->error);
+  return NULL;
+}
+
+static gboolean
+bound_threads_round (Bench    *b,
+                     gpointer  data,
+                     guint64   units,
+                     double   *elapsed,
+                     GError  **error)
+{
+  BoundThread *t = data;   /* two */
+  GThread *threads[2];
+  double start = bench_now ();
+  guint i;
+
+  t[0].n = units - units / 2;
+  t[1].n = units / 2;
+  for (i = 0; i < 2; i++)
+    threads[i] = g_thread_new ("bench-bound", bound_thread, &t[i]);
+  for (i = 0; i < 2; i++)
+    g_thread_join (threads[i]);
+  *elapsed = bench_now () - start;
+  for (i = 0; i < 2; i++)
+    if (t[i].error != NULL)
+      {
+        g_propagate_error (error, g_steal_pointer (&t[i].error));
+        g_clear_error (&t[1 - i].error);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* The rows (three series: the one-core bound, then v2's and v1's on two
+ * threads), and the runs per operation that make about 1/20 of a round each */
 static gboolean
 bound_init (Bench  *b,
             Bound  *bound,
             Series *series)
 {
   g_autoptr(GError) error = NULL;
-  guint op;
+  BenchRow *v2_threads, *v1_threads;
+  guint op, i;
 
   bound->v2 = bench_report_add_row (b->report, "crypto.bound.v2", GROUP_CRYPTO,
                                     "v2 handshake crypto bound", "handshakes/s");
@@ -324,11 +377,25 @@ bound_init (Bench  *b,
 
       bound->op_rows[op] = bench_report_add_row (b->report, id, GROUP_CRYPTO, label, "us/op");
     }
+  v2_threads = bench_report_add_row (b->report, "crypto.bound.v2.two_threads", GROUP_CRYPTO,
+                                    "v2 crypto bound, 2 threads at once", "handshakes/s");
+  v1_threads = bench_report_add_row (b->report, "crypto.bound.v1.two_threads", GROUP_CRYPTO,
+                                    "v1 crypto bound (RSA), 2 threads at once", "handshakes/s");
   bench_row_set_note (bound->v2, "1 / (2 X25519 keygen + 2 derive + 2 Ed25519 sign + 2 verify)");
   bench_row_set_note (bound->v1, "1 / (RSA-2048 OAEP encrypt + decrypt + PSS sign + verify)");
+  bench_row_set_note (v2_threads, "two threads, each running those operations handshake after handshake");
+  bench_row_set_note (v1_threads, "two threads, each running those operations handshake after handshake");
 
-  *series = (Series) { bound->v2, bound_round, bound, 0, 0, 1, 1, FALSE };
+  series[0] = (Series) { bound->v2, bound_round, bound, 0, 0, 1, 1, FALSE };
+  series[1] = (Series) { v2_threads, bound_threads_round, bound->threads[0], 200, 4, 1, 0, FALSE };
+  series[2] = (Series) { v1_threads, bound_threads_round, bound->threads[1], 40, 2, 1, 0, FALSE };
   bound->crypto = bench_crypto_new (&error);
+  for (i = 0; i < 2 && error == NULL; i++)
+    {
+      bound->thread_crypto[i] = bench_crypto_new (&error);
+      bound->threads[0][i] = (BoundThread) { bound->thread_crypto[i], FALSE, 0, NULL };
+      bound->threads[1][i] = (BoundThread) { bound->thread_crypto[i], TRUE, 0, NULL };
+    }
   for (op = 0; bound->crypto != NULL && op < BENCH_N_OPS; op++)
     {
       double t;
@@ -340,11 +407,20 @@ bound_init (Bench  *b,
     }
   if (error != NULL)
     {
-      series_fail (series, error);
+      for (i = 0; i < 3; i++)
+        series_fail (&series[i], error);
       bound_fail (bound, error);
       return FALSE;
     }
   return TRUE;
+}
+
+static void
+bound_clear (Bound *bound)
+{
+  bench_crypto_free (bound->crypto);
+  bench_crypto_free (bound->thread_crypto[0]);
+  bench_crypto_free (bound->thread_crypto[1]);
 }
 
 /* ---- row 1: handshakes ---- */
@@ -462,9 +538,9 @@ run_handshakes (Bench    *b,
   BenchTlsServer *tls_server = NULL;
   Bound bound = { 0 };
   HandshakeJob jobs[KIND_TLS + 1][2] = { 0 };
-  Series series[1 + G_N_ELEMENTS (jobs) * 2] = { 0 };
-  gboolean bound_ok = crypto && bound_init (b, &bound, &series[0]);
-  guint n = bound_ok ? 1 : 0;
+  Series series[3 + G_N_ELEMENTS (jobs) * 2] = { 0 };
+  gboolean bound_ok = crypto && bound_init (b, &bound, series);
+  guint n = bound_ok ? 3 : 0;
   Kind kind;
 
   if (handshakes)
@@ -512,7 +588,7 @@ run_handshakes (Bench    *b,
   if (bound_ok && !series[0].failed)
     bench_progress ("crypto bound: v2 %.0f, v1 %.0f handshakes/s on one core",
                     bench_row_median (bound.v2), bench_row_median (bound.v1));
-  bench_crypto_free (bound.crypto);
+  bound_clear (&bound);
   for (kind = KIND_V2; kind <= KIND_TLS; kind++)
     {
       handshake_job_clear (&jobs[kind][0]);
@@ -1150,14 +1226,26 @@ add_results (Bench *b)
   bench_report_add_ratio (r, "handshake.v2.sequential/bound", "v2 sequential / crypto bound (1 core)",
                           "handshake.v2.sequential", "crypto.bound.v2", 1);
   v2_conc_bound = bench_report_add_ratio (r, "handshake.v2.concurrent/bound",
-                                          "v2 concurrent / crypto bound (2 cores)",
+                                          "v2 concurrent / crypto bound (2 x one core)",
                                           "handshake.v2.concurrent", "crypto.bound.v2", 2);
+  bench_report_add_ratio (r, "handshake.v2.concurrent/bound.two_threads",
+                          "v2 concurrent / crypto bound (2 threads at once)",
+                          "handshake.v2.concurrent", "crypto.bound.v2.two_threads", 1);
   v1_bound = bench_report_add_ratio (r, "handshake.v1.sequential/bound",
                                      "v1 sequential / RSA bound (1 core)",
                                      "handshake.v1.sequential", "crypto.bound.v1", 1);
   v1_conc_bound = bench_report_add_ratio (r, "handshake.v1.concurrent/bound",
-                                          "v1 concurrent / RSA bound (2 cores)",
+                                          "v1 concurrent / RSA bound (2 x one core)",
                                           "handshake.v1.concurrent", "crypto.bound.v1", 2);
+  bench_report_add_ratio (r, "handshake.v1.concurrent/bound.two_threads",
+                          "v1 concurrent / RSA bound (2 threads at once)",
+                          "handshake.v1.concurrent", "crypto.bound.v1.two_threads", 1);
+  bench_report_add_ratio (r, "crypto.bound.v2.two_threads/bound",
+                          "v2 crypto bound: 2 threads / one thread",
+                          "crypto.bound.v2.two_threads", "crypto.bound.v2", 1);
+  bench_report_add_ratio (r, "crypto.bound.v1.two_threads/bound",
+                          "v1 crypto bound: 2 threads / one thread",
+                          "crypto.bound.v1.two_threads", "crypto.bound.v1", 1);
   bench_report_add_ratio (r, "handshake.tls.sequential/bound", "TLS 1.3 sequential / v2 crypto bound (1 core)",
                           "handshake.tls.sequential", "crypto.bound.v2", 1);
   for (i = 0; i < G_N_ELEMENTS (throughput_sizes); i++)
