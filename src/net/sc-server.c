@@ -51,6 +51,8 @@ struct _ScServer {
   /* events for the owner */
   GMutex         events_mutex;
   GQueue         events;
+  gsize          events_bytes;  /* what the queued messages hold */
+  gboolean       holding;       /* connections wait for the owner to catch up */
   GPtrArray     *spare_blocks;  /* record buffers back from "message", for reuse */
   GSource       *events_source;
 
@@ -62,6 +64,7 @@ struct _ScServer {
   GSocketService *service;
   GHashTable    *conns;        /* id -> Conn */
   GQueue         ready;        /* Conn, in the order they became ready */
+  GQueue         held;         /* ids of connections not read while the owner is behind */
   guint          next_id;
   guint          in_flight;    /* v1 handshakes being computed */
   gboolean       stopping;
@@ -83,6 +86,7 @@ struct _Conn {
   char          *reason;       /* why we closed it, if we did */
   gboolean       ready;
   gboolean       busy;         /* v1 handshake computing off-thread */
+  gboolean       held;         /* not read until the owner catches up */
   gboolean       failed;       /* we are closing it: read no further frames */
   gboolean       closed_while_busy;
   gboolean       got_close;
@@ -131,7 +135,17 @@ typedef struct {
   char  *b;
   char  *c;
   GByteArray *block;  /* if set, b lies inside it (a large message's record) */
+  gsize  cost;        /* of a message: counted in events_bytes */
 } Event;
+
+/* The owner's thread may fall behind a flood of messages (a window's main
+ * loop draws between its 4 ms slices of "message").  Past OWNER_QUEUE_HIGH
+ * bytes of queued messages, a connection whose message goes over it is not
+ * read until the owner is down to OWNER_QUEUE_LOW: TCP then slows the
+ * sender, and the queue's memory stays bounded.  Nothing is dropped. */
+#define OWNER_QUEUE_HIGH (2 * 1024 * 1024)
+#define OWNER_QUEUE_LOW  (OWNER_QUEUE_HIGH / 2)
+#define EVENT_OVERHEAD   64  /* malloc's headers, the queue's link */
 
 /* Record buffers kept for reuse: resident memory, where a new 64 KiB
  * buffer for each large message would be faulted in page by page */
@@ -208,6 +222,8 @@ emit_event (ScServer *self,
     }
 }
 
+static gboolean release_in_thread (gpointer data);
+
 /* Emits the queued events on the owner's context, for about 4 ms at a
  * time: a flood of messages must not hold a window's main loop for longer
  * than a frame.  What is left waits for the next dispatch. */
@@ -216,6 +232,7 @@ dispatch_events (gpointer data)
 {
   ScServer *self = data;
   gint64 deadline = g_get_monotonic_time () + 4000;
+  gboolean release = FALSE;
   Event *ev;
 
   do
@@ -224,7 +241,18 @@ dispatch_events (gpointer data)
       ev = g_queue_pop_head (&self->events);
       if (ev == NULL)
         g_clear_pointer (&self->events_source, g_source_unref);
+      else
+        self->events_bytes -= ev->cost;
+      if (self->holding && self->events_bytes <= OWNER_QUEUE_LOW)
+        {
+          self->holding = FALSE;
+          release = TRUE;
+        }
       g_mutex_unlock (&self->events_mutex);
+      if (release && self->running)
+        g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, release_in_thread,
+                                    g_object_ref (self), g_object_unref);
+      release = FALSE;
       if (ev == NULL)
         return G_SOURCE_REMOVE;
       emit_event (self, ev);
@@ -234,12 +262,20 @@ dispatch_events (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static void
+/* Queues @ev for the owner: TRUE if the queue holds more than
+ * OWNER_QUEUE_HIGH bytes of messages */
+static gboolean
 post (ScServer *self,
       Event    *ev)
 {
+  gboolean behind;
+
   g_mutex_lock (&self->events_mutex);
   g_queue_push_tail (&self->events, ev);
+  self->events_bytes += ev->cost;
+  behind = self->events_bytes > OWNER_QUEUE_HIGH;
+  if (behind)
+    self->holding = TRUE;
   /* one wakeup per batch: a flood of messages costs the owner one idle */
   if (self->events_source == NULL)
     {
@@ -249,6 +285,7 @@ post (ScServer *self,
       g_source_attach (self->events_source, self->owner_context);
     }
   g_mutex_unlock (&self->events_mutex);
+  return behind;
 }
 
 static void
@@ -268,26 +305,7 @@ post_event3 (ScServer   *self,
   ev->a = g_strdup (a);
   ev->b = g_strdup (b);
   ev->c = g_strdup (c);
-  post (self, ev);
-}
-
-/* "message", taking @text, or @block if not NULL with @text inside it: a
- * 64 KiB text is not copied again */
-static void
-post_message (ScServer   *self,
-              guint       id,
-              const char *from,
-              char       *text,
-              GByteArray *block)
-{
-  Event *ev = g_new0 (Event, 1);
-
-  ev->signal = SIGNAL_MESSAGE;
-  ev->id = id;
-  ev->a = g_strdup (from);
-  ev->b = text;
-  ev->block = block;
-  post (self, ev);
+  (void) post (self, ev);
 }
 
 static void
@@ -443,6 +461,52 @@ conn_send_v1 (Conn       *conn,
       return;
     }
   sc_channel_flush (conn->channel);
+}
+
+/* "message" from @conn, taking @text, or @block if not NULL with @text
+ * inside it: a 64 KiB text is not copied again.  If the owner is behind,
+ * @conn is not read until it catches up. */
+static void
+post_message (Conn       *conn,
+              char       *text,
+              GByteArray *block)
+{
+  ScServer *self = conn->server;
+  Event *ev = g_new0 (Event, 1);
+
+  ev->signal = SIGNAL_MESSAGE;
+  ev->id = conn->id;
+  ev->a = g_strdup (conn_display_name (conn));
+  ev->b = text;
+  ev->block = block;
+  ev->cost = sizeof *ev + EVENT_OVERHEAD + strlen (ev->a) +
+             (block != NULL ? block->len : strlen (text));
+  if (post (self, ev) && !conn->held)
+    {
+      conn->held = TRUE;
+      sc_channel_set_paused (conn->channel, TRUE);
+      g_queue_push_tail (&self->held, GUINT_TO_POINTER (conn->id));
+    }
+}
+
+/* Server thread: the owner caught up; read the held connections again */
+static gboolean
+release_in_thread (gpointer data)
+{
+  ScServer *self = data;
+  gpointer id;
+
+  while ((id = g_queue_pop_head (&self->held)) != NULL)
+    {
+      Conn *conn = g_hash_table_lookup (self->conns, id);
+
+      if (conn != NULL)
+        {
+          conn->held = FALSE;
+          sc_channel_set_paused (conn->channel, conn->busy);
+        }
+    }
+  return G_SOURCE_REMOVE;
 }
 
 /* Join and leave go to v2 clients only (v1 has no such message), and only
@@ -625,7 +689,7 @@ v1_accept_done (GObject      *source,
     return;
 
   conn->busy = FALSE;
-  sc_channel_set_paused (conn->channel, FALSE);
+  sc_channel_set_paused (conn->channel, conn->held);
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     conn_fail (conn, "legacy handshake failed: %s", error->message);
   else if (!client_allowed (self, work->fingerprint))
@@ -682,7 +746,7 @@ process_v1 (Conn          *conn,
     }
   if (!relay_or_fail (conn, text))
     return;
-  post_message (conn->server, conn->id, conn_display_name (conn), g_steal_pointer (&text), NULL);
+  post_message (conn, g_steal_pointer (&text), NULL);
 }
 
 /* ---- v2 ---- */
@@ -791,7 +855,7 @@ process_v2 (Conn    *conn,
                 g_byte_array_unref (block);
                 return;
               }
-            post_message (self, conn->id, conn_display_name (conn), text, block);
+            post_message (conn, text, block);
             break;
           }
         if (text != NULL)
@@ -803,7 +867,7 @@ process_v2 (Conn    *conn,
           }
         if (!relay_or_fail (conn, msg.text))
           return;
-        post_message (self, conn->id, conn_display_name (conn), g_steal_pointer (&msg.text), NULL);
+        post_message (conn, g_steal_pointer (&msg.text), NULL);
       }
       break;
     case SC_V2_CLOSE:
@@ -1056,6 +1120,7 @@ stop_in_thread (gpointer data)
       post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
     }
   g_queue_init (&self->ready);  /* the links live inside the Conns */
+  g_queue_clear (&self->held);
   g_hash_table_remove_all (self->conns);
   g_clear_pointer (&self->spare_v2, sc_v2_session_free);
   g_atomic_int_set (&self->n_clients, 0);

@@ -414,6 +414,75 @@ test_back_to_back (void)
   test_server_free (ts);
 }
 
+/* While the owner's thread takes no "message" signals, a flooding client
+ * is no longer read once the queue for the owner is full: its sends stop
+ * going through (with a 64 MiB flood, TCP's buffers alone would not stop
+ * it).  When the owner catches up, every message arrives, in order. */
+static void
+test_owner_behind (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autofree char *filler = g_strnfill (4000, 'f');
+  g_autoptr(GError) error = NULL;
+  RawPeer *p = raw_v2_peer (port, "flood", 0);
+  gsize sent = 0, off = 0;
+  guint sealed = 0, stalls = 0;
+
+  g_socket_set_blocking (p->socket, FALSE);
+  while (sent < 64 * 1024 * 1024 && stalls < 20)
+    {
+      gssize n;
+
+      if (off == out->len)
+        {
+          g_autofree char *json = g_strdup_printf ("{\"text\": \"%u %s\"}", sealed++, filler);
+
+          g_byte_array_set_size (out, 0);
+          off = 0;
+          g_assert_true (sc_v2_session_seal (p->session, SC_V2_CHAT, (const guint8 *) json,
+                                             strlen (json), out, NULL));
+        }
+      n = g_socket_send (p->socket, (const char *) out->data + off, out->len - off, NULL, &error);
+      if (n < 0)
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+          g_clear_error (&error);
+          stalls++;
+          g_usleep (50 * 1000);
+          continue;
+        }
+      stalls = 0;
+      off += (gsize) n;
+      sent += (gsize) n;
+    }
+  g_test_message ("the server stopped reading after %" G_GSIZE_FORMAT " bytes, %u messages",
+                  sent, sealed);
+  g_assert_cmpuint (stalls, ==, 20);
+  g_assert_cmpuint (ts->messages->len, ==, 0);
+
+  /* the owner catches up */
+  while (off < out->len)
+    {
+      gssize n = g_socket_send (p->socket, (const char *) out->data + off, out->len - off,
+                                NULL, NULL);
+
+      if (n > 0)
+        off += (gsize) n;
+      g_main_context_iteration (NULL, FALSE);
+    }
+  fixture_wait (ts->messages->len == sealed);
+  for (guint i = 0; i < sealed; i += sealed - 1)
+    {
+      g_autofree char *expected = g_strdup_printf ("flood: %u %s", i, filler);
+
+      g_assert_cmpstr (g_ptr_array_index (ts->messages, i), ==, expected);
+    }
+  raw_peer_free (p);
+  test_server_free (ts);
+}
+
 /* Large texts reach the "message" signal in their record's own buffer,
  * which then comes back for later records: a burst of large, small and
  * escaped texts, written in one send(), arrives intact and in order, at
@@ -750,6 +819,7 @@ main (int   argc,
   g_test_add_func ("/server/slow-reader", test_slow_reader);
   g_test_add_func ("/server/back-to-back", test_back_to_back);
   g_test_add_func ("/server/large-messages", test_large_messages);
+  g_test_add_func ("/server/owner-behind", test_owner_behind);
   g_test_add_func ("/server/v1-flood-behind-handshake", test_v1_flood_behind_handshake);
   g_test_add_func ("/server/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
