@@ -232,27 +232,25 @@ dispatch_events (gpointer data)
 {
   ScServer *self = data;
   gint64 deadline = g_get_monotonic_time () + 4000;
-  gboolean release = FALSE;
   Event *ev;
 
   do
     {
+      gboolean release;
+
       g_mutex_lock (&self->events_mutex);
       ev = g_queue_pop_head (&self->events);
       if (ev == NULL)
         g_clear_pointer (&self->events_source, g_source_unref);
       else
         self->events_bytes -= ev->cost;
-      if (self->holding && self->events_bytes <= OWNER_QUEUE_LOW)
-        {
-          self->holding = FALSE;
-          release = TRUE;
-        }
+      release = self->holding && self->events_bytes <= OWNER_QUEUE_LOW;
+      if (release)
+        self->holding = FALSE;
       g_mutex_unlock (&self->events_mutex);
       if (release && self->running)
         g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, release_in_thread,
                                     g_object_ref (self), g_object_unref);
-      release = FALSE;
       if (ev == NULL)
         return G_SOURCE_REMOVE;
       emit_event (self, ev);
