@@ -97,6 +97,7 @@ sc_cli_serve (int    argc,
   int port = SC_DEFAULT_PORT;
   int max_clients = SC_MAX_CONNECTIONS_DEFAULT;
   double handshake_timeout = SC_HANDSHAKE_TIMEOUT_MS / 1000.0;
+  double idle_timeout = 0;
   gboolean no_legacy = FALSE, allow_list = FALSE;
   GOptionEntry entries[] = {
     { "bind", 0, 0, G_OPTION_ARG_STRING, &bind, "Address to listen on (default 127.0.0.1)", "ADDR" },
@@ -108,6 +109,8 @@ sc_cli_serve (int    argc,
     { "max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients, "Most connections at once (default 1024)", "N" },
     { "handshake-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &handshake_timeout,
       "Seconds a client has to finish its handshake (default 10)", "SECONDS" },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &idle_timeout,
+      "Disconnect a client that sends nothing for this many seconds (default 0: never)", "SECONDS" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("- run a Secure Chat server");
@@ -131,6 +134,8 @@ sc_cli_serve (int    argc,
     return sc_cli_usage_error (context, "--max-clients must be at least 1");
   if (!(handshake_timeout >= 0.1 && handshake_timeout <= 3600))
     return sc_cli_usage_error (context, "--handshake-timeout must be between 0.1 and 3600 seconds");
+  if (!(idle_timeout == 0 || (idle_timeout >= 0.1 && idle_timeout <= 604800)))
+    return sc_cli_usage_error (context, "--idle-timeout must be 0 (never) or between 0.1 and 604800 seconds");
 
   if (!sc_cli_open_keys (key_dir, TRUE, &identity, &trust))
     return SC_EXIT_ERROR;
@@ -143,6 +148,7 @@ sc_cli_serve (int    argc,
                 "allow-list", allow_list,
                 "max-clients", (guint) max_clients,
                 "handshake-timeout", (guint) (handshake_timeout * 1000 + 0.5),
+                "idle-timeout", (guint) (idle_timeout * 1000 + 0.5),
                 NULL);
   g_signal_connect (server, "listening", G_CALLBACK (on_listening), NULL);
   g_signal_connect (server, "client-connected", G_CALLBACK (on_client_connected), peers);

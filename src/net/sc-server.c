@@ -32,6 +32,7 @@ struct _ScServer {
   guint          max_clients;
   guint          presence_limit;
   guint          handshake_timeout_ms;
+  guint          idle_timeout_ms;  /* 0: never */
   gsize          send_queue_max;
   gsize          message_max;
   guint          key_update_limit;
@@ -65,6 +66,8 @@ struct _ScServer {
   GHashTable    *conns;        /* id -> Conn */
   GQueue         ready;        /* Conn, in the order they became ready */
   GQueue         held;         /* ids of connections not read while the owner is behind */
+  GQueue         idle;         /* ready Conns, least recently heard from first (idle-timeout) */
+  GSource       *idle_sweep;   /* fires when the head of @idle has been quiet too long */
   guint          next_id;
   guint          in_flight;    /* v1 handshakes being computed */
   gboolean       stopping;
@@ -83,6 +86,8 @@ struct _Conn {
   char          *fingerprint;
   GSource       *timeout;
   GList          ready_link;
+  GList          idle_link;    /* in server->idle while data is the Conn */
+  gint64         last_frame;   /* monotonic time of the last complete frame */
   char          *reason;       /* why we closed it, if we did */
   gboolean       ready;
   gboolean       busy;         /* v1 handshake computing off-thread */
@@ -102,6 +107,7 @@ enum {
   PROP_MAX_CLIENTS,
   PROP_PRESENCE_LIMIT,
   PROP_HANDSHAKE_TIMEOUT,
+  PROP_IDLE_TIMEOUT,
   PROP_SEND_QUEUE_MAX,
   PROP_MESSAGE_MAX,
   PROP_KEY_UPDATE_LIMIT,
@@ -371,6 +377,94 @@ conn_fail (Conn       *conn,
 
 static void broadcast_event (ScServer *self, Conn *subject, const char *event, guint room);
 
+/* ---- idle-timeout: ready connections, least recently heard from first ---- */
+
+static void
+idle_arm (ScServer *self)
+{
+  Conn *head = g_queue_peek_head (&self->idle);
+
+  g_source_set_ready_time (self->idle_sweep,
+                           head != NULL ? head->last_frame + self->idle_timeout_ms * (gint64) 1000 : -1);
+}
+
+static void
+idle_unlink (Conn *conn)
+{
+  if (conn->idle_link.data == NULL)
+    return;
+  g_queue_unlink (&conn->server->idle, &conn->idle_link);
+  conn->idle_link.data = NULL;
+}
+
+/* @conn was heard from: to the back of the queue */
+static void
+idle_touch (Conn *conn)
+{
+  ScServer *self = conn->server;
+  gboolean was_empty = self->idle.head == NULL;
+
+  idle_unlink (conn);
+  conn->last_frame = g_get_monotonic_time ();
+  conn->idle_link.data = conn;
+  g_queue_push_tail_link (&self->idle, &conn->idle_link);
+  if (was_empty)
+    idle_arm (self);
+}
+
+static char *
+seconds_text (guint ms)
+{
+  return ms % 1000 == 0 ? g_strdup_printf ("%u s", ms / 1000) : g_strdup_printf ("%.1f s", ms / 1000.0);
+}
+
+static void conn_send_v2 (Conn *conn, ScV2Type type, const guint8 *data, gsize len);
+
+/* Closes, the way the operator would, every connection that sent no
+ * complete frame for idle-timeout; one that is not read because the owner
+ * is behind counts as heard from */
+static gboolean
+idle_sweep (gpointer data)
+{
+  ScServer *self = data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 limit = self->idle_timeout_ms * (gint64) 1000;
+  Conn *conn;
+
+  while ((conn = g_queue_peek_head (&self->idle)) != NULL && now - conn->last_frame >= limit)
+    {
+      g_autofree char *quiet = NULL;
+
+      if (conn->held)
+        {
+          idle_touch (conn);
+          continue;
+        }
+      idle_unlink (conn);
+      if (sc_channel_is_closed (conn->channel))
+        continue;
+      quiet = seconds_text (self->idle_timeout_ms);
+      if (conn->protocol == SC_PROTOCOL_V2)
+        conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
+      if (conn->reason == NULL)
+        conn->reason = g_strdup_printf ("idle: nothing received for %s", quiet);
+      conn->failed = TRUE;  /* what it sends from now on is not read */
+      sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
+    }
+  idle_arm (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+idle_sweep_dispatch (GSource     *source,
+                     GSourceFunc  callback,
+                     gpointer     data)
+{
+  return callback (data);
+}
+
+static GSourceFuncs idle_sweep_funcs = { NULL, NULL, idle_sweep_dispatch, NULL, NULL, NULL };
+
 /* Whether a v1 stream ended inside a frame: next() skips the whitespace
  * between frames; complete frames were handled as they came */
 static gboolean
@@ -402,6 +496,7 @@ conn_finish (Conn         *conn,
       else
         reason = error->message;
     }
+  idle_unlink (conn);
   if (conn->ready)
     {
       g_queue_unlink (&self->ready, &conn->ready_link);
@@ -606,6 +701,8 @@ conn_set_ready (Conn *conn)
     }
   conn->ready_link.data = conn;
   g_queue_push_tail_link (&self->ready, &conn->ready_link);
+  if (self->idle_sweep != NULL)
+    idle_touch (conn);
   post_event3 (self, SIGNAL_CLIENT_READY, conn->id, conn->protocol,
                conn_display_name (conn), conn->fingerprint,
                conn->v2 ? sc_v2_session_get_code (conn->v2) : NULL);
@@ -889,6 +986,8 @@ process_frames (Conn *conn)
   while (!conn->busy && !conn->failed &&
          sc_frame_reader_next (conn->reader, &frame, &error))
     {
+      if (conn->idle_link.data != NULL)
+        idle_touch (conn);
       if (conn->protocol == SC_PROTOCOL_UNKNOWN)
         {
           if (sc_frame_reader_get_mode (conn->reader) == SC_FRAME_V1)
@@ -1086,6 +1185,12 @@ server_thread (gpointer data)
       signal_started (self, error);
       return NULL;
     }
+  if (self->idle_timeout_ms > 0)
+    {
+      self->idle_sweep = g_source_new (&idle_sweep_funcs, sizeof (GSource));
+      g_source_set_callback (self->idle_sweep, idle_sweep, self, NULL);
+      g_source_attach (self->idle_sweep, self->context);
+    }
   post_event (self, SIGNAL_LISTENING, 0, self->port, NULL, NULL);
   signal_started (self, NULL);
 
@@ -1118,7 +1223,13 @@ stop_in_thread (gpointer data)
       post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
     }
   g_queue_init (&self->ready);  /* the links live inside the Conns */
+  g_queue_init (&self->idle);
   g_queue_clear (&self->held);
+  if (self->idle_sweep != NULL)
+    {
+      g_source_destroy (self->idle_sweep);
+      g_clear_pointer (&self->idle_sweep, g_source_unref);
+    }
   g_hash_table_remove_all (self->conns);
   g_clear_pointer (&self->spare_v2, sc_v2_session_free);
   g_atomic_int_set (&self->n_clients, 0);
@@ -1318,6 +1429,9 @@ sc_server_get_property (GObject    *object,
     case PROP_HANDSHAKE_TIMEOUT:
       g_value_set_uint (value, self->handshake_timeout_ms);
       break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint (value, self->idle_timeout_ms);
+      break;
     case PROP_SEND_QUEUE_MAX:
       g_value_set_uint64 (value, self->send_queue_max);
       break;
@@ -1375,6 +1489,9 @@ sc_server_set_property (GObject      *object,
     case PROP_HANDSHAKE_TIMEOUT:
       self->handshake_timeout_ms = g_value_get_uint (value);
       break;
+    case PROP_IDLE_TIMEOUT:
+      self->idle_timeout_ms = g_value_get_uint (value);
+      break;
     case PROP_SEND_QUEUE_MAX:
       self->send_queue_max = g_value_get_uint64 (value);
       break;
@@ -1419,6 +1536,9 @@ sc_server_class_init (ScServerClass *klass)
     g_param_spec_uint ("presence-limit", NULL, NULL, 0, G_MAXUINT, SC_PRESENCE_LIMIT_DEFAULT, rw);
   properties[PROP_HANDSHAKE_TIMEOUT] =
     g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, G_MAXUINT, SC_HANDSHAKE_TIMEOUT_MS, rw);
+  /* milliseconds a ready client may go without sending a frame; 0: no limit */
+  properties[PROP_IDLE_TIMEOUT] =
+    g_param_spec_uint ("idle-timeout", NULL, NULL, 0, G_MAXUINT, 0, rw);
   properties[PROP_SEND_QUEUE_MAX] =
     g_param_spec_uint64 ("send-queue-max", NULL, NULL, 1024, G_MAXUINT32, SC_SEND_QUEUE_MAX, rw);
   properties[PROP_MESSAGE_MAX] =

@@ -29,7 +29,9 @@ G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
  *                        (a connection closed at once, beyond "max-clients")
  * Properties are set before start() and read any time; "port" holds the
  * bound port once listening (so port 0 picks a free one).  Join and leave
- * events go out only while the room has at most "presence-limit" clients. */
+ * events go out only while the room has at most "presence-limit" clients.
+ * With "idle-timeout" (milliseconds, 0 = never, the default) a ready client
+ * that sends no complete frame for that long is sent Close and cut off. */
 ScServer     *sc_server_new               (ScIdentity   *identity,
                                            ScTrustStore *trust);
 /* Binds and starts the server thread; returns once it listens or failed */

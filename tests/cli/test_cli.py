@@ -105,7 +105,7 @@ def help_output():
            and not err, f"rc={rc} out={out} err={err}")
     want = {
         "serve": ["--port", "--bind", "--key-dir", "--no-legacy", "--allow-list", "--max-clients",
-                  "--handshake-timeout"],
+                  "--handshake-timeout", "--idle-timeout"],
         "connect": ["--port", "--protocol", "--nick", "--key-dir", "--trust"],
         "fingerprint": ["--key-dir"],
         "trust": ["--key-dir", "list", "forget", "verify", "allow"],
@@ -132,6 +132,9 @@ def usage_errors():
         ("serve --max-clients 0", ["serve", "--max-clients", "0"]),
         ("serve --handshake-timeout 0", ["serve", "--handshake-timeout", "0"]),
         ("serve --handshake-timeout abc", ["serve", "--handshake-timeout", "abc"]),
+        ("serve --idle-timeout -1", ["serve", "--idle-timeout", "-1"]),
+        ("serve --idle-timeout 0.05", ["serve", "--idle-timeout", "0.05"]),
+        ("serve --idle-timeout nan", ["serve", "--idle-timeout", "nan"]),
         ("serve unknown option", ["serve", "--frobnicate"]),
         ("serve extra argument", ["serve", "extra"]),
         ("connect --port 0", ["connect", "127.0.0.1", "--port", "0"]),
@@ -662,6 +665,35 @@ def no_legacy():
     srv.wait_line(r"^message #2 new: hi$")
     new.close_stdin()
     ok("serve --no-legacy still serves v2 clients", new.wait(10) == 0, new.describe())
+    srv.stop()
+
+
+@scenario
+def idle_timeout():
+    sd, qd, td = newdir("srv"), newdir("quiet"), newdir("talk")
+    srv = Server(sd, "--idle-timeout", "1.5")
+    quiet = connect(srv.port, qd, "quiet")     # stdin stays open, says nothing
+    peer = srv.wait_line(r"^connected #1 ").split()[2]
+    srv.wait_line(r"^ready #1 ")
+    talk = connect(srv.port, td, "talk")
+    srv.wait_line(r"^ready #2 ")
+    n = 0
+    while quiet.p.poll() is None and n < 100:  # 30 s at most
+        talk.send(f"still here {n}\n")
+        n += 1
+        time.sleep(0.3)
+    rc = quiet.wait(15)
+    ok("serve --idle-timeout 1.5 cuts a client that sends nothing, with one line saying so",
+       srv.wait_line(r"^disconnected #1 ") == f"disconnected #1 {peer}: idle: nothing received for 1.5 s",
+       srv.out)
+    ok("the idle client exits 3 and says the server closed the connection",
+       rc == 3 and quiet.err[-1] == "secure-chat-cli: Connection closed by server",
+       quiet.describe())
+    srv.wait_line(rf"^message #2 talk: still here {n - 1}$")
+    ok("a client that keeps sending stays connected",
+       talk.p.poll() is None and srv.count_lines("disconnected #2") == 0, talk.describe())
+    talk.close_stdin()
+    ok("and leaves normally", talk.wait(10) == 0, talk.describe())
     srv.stop()
 
 

@@ -422,14 +422,18 @@ static void
 test_owner_behind (void)
 {
   TestServer *ts = test_server_new ();
-  guint16 port = test_server_start (ts);
+  guint16 port;
   g_autoptr(GByteArray) out = g_byte_array_new ();
   g_autofree char *filler = g_strnfill (4000, 'f');
   g_autoptr(GError) error = NULL;
-  RawPeer *p = raw_v2_peer (port, "flood", 0);
+  RawPeer *p;
   gsize sent = 0, off = 0;
   guint sealed = 0, stalls = 0;
 
+  /* the flood is not read for a second or more: that is not idling */
+  g_object_set (ts->server, "idle-timeout", 300, NULL);
+  port = test_server_start (ts);
+  p = raw_v2_peer (port, "flood", 0);
   g_socket_set_blocking (p->socket, FALSE);
   while (sent < 64 * 1024 * 1024 && stalls < 20)
     {
@@ -473,6 +477,7 @@ test_owner_behind (void)
       g_main_context_iteration (NULL, FALSE);
     }
   fixture_wait (ts->messages->len == sealed);
+  g_assert_cmpuint (ts->disconnects->len, ==, 0);
   for (guint i = 0; i < sealed; i += sealed - 1)
     {
       g_autofree char *expected = g_strdup_printf ("flood: %u %s", i, filler);
@@ -661,6 +666,71 @@ test_handshake_timeout (void)
   test_server_free (ts);
 }
 
+static gboolean
+ping_cb (gpointer data)
+{
+  TestClient *tc = data;
+  static guint n;
+  g_autofree char *text = g_strdup_printf ("ping %u", n++);
+
+  g_assert_true (sc_client_send (tc->client, text, NULL));
+  return G_SOURCE_CONTINUE;
+}
+
+static guint
+count_string (GPtrArray  *array,
+              const char *needle)
+{
+  guint i, n = 0;
+
+  for (i = 0; i < array->len; i++)
+    n += strstr (g_ptr_array_index (array, i), needle) != NULL;
+  return n;
+}
+
+/* With idle-timeout, clients that send nothing are sent Close and cut off,
+ * v2 and v1 alike; one that keeps talking stays until it too goes quiet */
+static void
+test_idle_timeout (void)
+{
+  static const char reason[] = "idle: nothing received for 1.5 s";
+  TestServer *ts = test_server_new ();
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
+  TestClient *old = test_client_new (3, SC_PROTOCOL_V1, "");
+  gint64 start;
+  guint16 port;
+  guint ping;
+
+  g_object_set (ts->server, "idle-timeout", 1500, NULL);
+  port = test_server_start (ts);
+  test_client_connect (alice, port);
+  ping = g_timeout_add (200, ping_cb, alice);
+  start = g_get_monotonic_time ();
+  test_client_connect (bob, port);
+  test_client_connect (old, port);
+
+  fixture_wait (bob->ended && old->ended);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 1500 * 1000);
+  g_assert_cmpint (bob->end, ==, SC_CLIENT_END_CLOSED);
+  fixture_wait (count_string (ts->disconnects, reason) == 2);
+  g_assert_false (alice->ended);
+  g_assert_cmpuint (sc_server_get_n_clients (ts->server), ==, 1);
+
+  /* the pings got through all along; now alice goes quiet too */
+  fixture_wait (ts->messages->len >= 8);
+  g_source_remove (ping);
+  fixture_wait (alice->ended);
+  g_assert_cmpint (alice->end, ==, SC_CLIENT_END_CLOSED);
+  fixture_wait (count_string (ts->disconnects, reason) == 3);
+  g_assert_cmpuint (ts->disconnects->len, ==, 3);
+
+  test_client_free (alice);
+  test_client_free (bob);
+  test_client_free (old);
+  test_server_free (ts);
+}
+
 /* Garbage from one connection closes that connection only */
 static void
 test_bad_peer_isolated (void)
@@ -822,6 +892,7 @@ main (int   argc,
   g_test_add_func ("/server/owner-behind", test_owner_behind);
   g_test_add_func ("/server/v1-flood-behind-handshake", test_v1_flood_behind_handshake);
   g_test_add_func ("/server/handshake-timeout", test_handshake_timeout);
+  g_test_add_func ("/server/idle-timeout", test_idle_timeout);
   g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
   g_test_add_func ("/server/max-clients", test_max_clients);
   g_test_add_func ("/server/no-legacy", test_no_legacy);
