@@ -161,6 +161,10 @@ sc_cli_serve (int    argc,
   sc_cli_print ("legacy-fingerprint %s", sc_identity_get_rsa_fingerprint (identity));
   if (!sc_server_start (server, &error))
     return sc_cli_error (SC_EXIT_ERROR, "%s", error->message);
+  if (sc_server_get_connection_limit (server) < (guint) max_clients)
+    g_printerr ("secure-chat-cli: warning: the open-file limit (ulimit -n) leaves room for %u "
+                "connections, not the %d of --max-clients; the rest will be refused\n",
+                sc_server_get_connection_limit (server), max_clients);
 
   loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, loop);

@@ -10,6 +10,7 @@
 #include "sc-server.h"
 
 #include <string.h>
+#include <sys/resource.h>
 
 #include "sc-channel.h"
 #include "sc-frame.h"
@@ -30,6 +31,7 @@ struct _ScServer {
   gboolean       allow_legacy;
   gboolean       allow_list;
   guint          max_clients;
+  guint          conn_limit;      /* max-clients, or fewer if descriptors run short */
   guint          presence_limit;
   guint          handshake_timeout_ms;
   guint          idle_timeout_ms;  /* 0: never */
@@ -1089,13 +1091,13 @@ on_incoming (GSocketService    *service,
 
   if (self->stopping)
     return TRUE;
-  if (g_hash_table_size (self->conns) >= self->max_clients)
+  if (g_hash_table_size (self->conns) >= self->conn_limit)
     {
       /* refused before any work: the connection just closes, and the owner
        * hears of it once (a line per refusal costs less than the accept) */
       g_autofree char *peer = peer_of (connection);
       g_autofree char *reason = g_strdup_printf ("too many connections (limit %u)",
-                                                 self->max_clients);
+                                                 self->conn_limit);
 
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       post_event (self, SIGNAL_CLIENT_REFUSED, 0, 0, peer, reason);
@@ -1241,6 +1243,50 @@ stop_in_thread (gpointer data)
 
 /* ---- public API (owner thread) ---- */
 
+/* Descriptors left free beside the connections: a refusal takes one for a
+ * moment, and the program has its own files */
+#define FD_MARGIN 16
+
+static guint
+count_open_descriptors (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  if (dir == NULL)
+    return 64;  /* a guess, where /proc is missing */
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* How many connections fit in the open-file limit.  The soft limit is often
+ * 1024, the default max-clients: it is raised, up to the hard limit, as far
+ * as max-clients needs.  Connections that still do not fit lower the
+ * limit, because at EMFILE GIO's accept loop retries the listening socket
+ * at once, forever, instead of refusing anyone. */
+static guint
+fit_descriptors (guint wanted)
+{
+  struct rlimit rl;
+  rlim_t base = count_open_descriptors () + FD_MARGIN;
+  rlim_t need = base + wanted;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return wanted;
+  if (rl.rlim_cur < need)
+    {
+      struct rlimit raised = rl;
+
+      raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &raised) == 0)
+        rl = raised;
+    }
+  if (rl.rlim_cur >= need)
+    return wanted;
+  return rl.rlim_cur > base ? (guint) (rl.rlim_cur - base) : 1;
+}
+
 gboolean
 sc_server_start (ScServer *self,
                  GError  **error)
@@ -1248,6 +1294,7 @@ sc_server_start (ScServer *self,
   g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
   g_return_val_if_fail (!self->running, FALSE);
 
+  self->conn_limit = fit_descriptors (self->max_clients);
   self->owner_context = g_main_context_ref_thread_default ();
   self->context = g_main_context_new ();
   self->poller = sc_poller_new (self->context, error);
@@ -1365,6 +1412,12 @@ guint
 sc_server_get_n_clients (ScServer *self)
 {
   return (guint) g_atomic_int_get (&self->n_clients);
+}
+
+guint
+sc_server_get_connection_limit (ScServer *self)
+{
+  return self->running ? self->conn_limit : self->max_clients;
 }
 
 ScServer *

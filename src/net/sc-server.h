@@ -47,5 +47,9 @@ ScIdentity   *sc_server_get_identity      (ScServer     *self);
 void          sc_server_disconnect_client (ScServer     *self,
                                            guint         id);
 guint         sc_server_get_n_clients     (ScServer     *self);
+/* While running: connections served at once, "max-clients" or fewer if
+ * the open-file limit (raised as far as its hard limit allows) has no room
+ * for them all */
+guint         sc_server_get_connection_limit (ScServer  *self);
 
 G_END_DECLS

@@ -698,6 +698,38 @@ def idle_timeout():
 
 
 @scenario
+def open_file_limit():
+    # With descriptors for only some of --max-clients, the rest are refused
+    # (GIO's accept loop would otherwise spin at EMFILE, warning without end)
+    sd, ad = newdir("srv"), newdir("alice")
+    srv = sc_testlib.Proc(["sh", "-c", 'ulimit -n 128 && exec "$0" "$@"', CLI, "serve",
+                           "--port", "0", "--key-dir", sd, "--handshake-timeout", "60"], "serve-fds")
+    port = int(srv.wait_line(r"^listening ", timeout=20).rsplit(":", 1)[1])
+    warning = srv.wait_line(r"open-file limit", "err")
+    m = re.search(r"room for (\d+) connections, not the 1024 of --max-clients", warning)
+    ok("serve under ulimit -n 128 warns how many connections fit", m and 0 < int(m.group(1)) < 128,
+       srv.describe())
+    room = int(m.group(1)) if m else 0
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(room + 30)]
+    line = srv.wait_line(r"^refused ", count=30, timeout=20)
+    time.sleep(0.5)
+    ok("the 30 connections beyond it are refused, one line each, naming the limit",
+       srv.count_lines("refused ") == 30 and line.endswith(f"too many connections (limit {room})"),
+       f"{srv.count_lines('refused ')} refused; {line}")
+    ok("and stderr holds the warning alone", srv.err == [warning], short("\n".join(srv.err)))
+    for sock in socks:
+        sock.close()
+    srv.wait_line(r"^disconnected ", count=room, timeout=20)
+    alice = connect(port, ad, "alice")
+    alice.send("still serving\n")
+    srv.wait_line(r"^message #\d+ alice: still serving$")
+    alice.close_stdin()
+    ok("then a client connects and chats", alice.wait(10) == 0, alice.describe())
+    srv.signal(signal.SIGTERM)
+    ok("serve exits 0", srv.wait(10) == 0, srv.describe())
+
+
+@scenario
 def stalled_clients():
     sd = newdir("srv")
     srv = Server(sd)
