@@ -486,16 +486,35 @@ on_server_client_disconnected (ScServer   *server,
 }
 
 static void
+on_server_client_refused (ScServer   *server,
+                          const char *peer,
+                          const char *reason,
+                          ScWindow   *self)
+{
+  g_autofree char *line = log_line ("%s %s: %s", peer, _("refused"), reason);
+
+  sc_log_view_append (self->server_log, line);
+}
+
+static void
 on_server_listening (ScServer *server,
                      guint     port,
                      ScWindow *self)
 {
   g_autofree char *address = NULL;
   g_autofree char *line = NULL;
+  guint max_clients, limit = sc_server_get_connection_limit (server);
 
-  g_object_get (server, "bind-address", &address, NULL);
+  g_object_get (server, "bind-address", &address, "max-clients", &max_clients, NULL);
   line = log_line (_("Listening on %s:%u"), address, port);
   sc_log_view_append (self->server_log, line);
+  if (limit < max_clients)
+    {
+      g_autofree char *warning = log_line (_("The open-file limit leaves room for %u connections, "
+                                             "not %u: more are refused"), limit, max_clients);
+
+      sc_log_view_append (self->server_log, warning);
+    }
 }
 
 static void
@@ -776,6 +795,7 @@ wire (ScWindow *self)
   g_signal_connect_object (server, "message", G_CALLBACK (on_server_message), self, 0);
   g_signal_connect_object (server, "client-disconnected",
                            G_CALLBACK (on_server_client_disconnected), self, 0);
+  g_signal_connect_object (server, "client-refused", G_CALLBACK (on_server_client_refused), self, 0);
   g_signal_connect_object (server, "notify::running", G_CALLBACK (on_server_running), self, 0);
   g_signal_connect_object (client, "trust-request", G_CALLBACK (on_trust_request), self, 0);
   g_signal_connect_object (client, "connected", G_CALLBACK (on_client_connected), self, 0);

@@ -21,6 +21,7 @@
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -290,10 +291,10 @@ def app_env(extra):
     return env
 
 
-def start_app(key_dir, log_path, extra_env=None):
+def start_app(key_dir, log_path, extra_env=None, preexec=None):
     log = open(log_path, "w", encoding="utf-8")
     proc = subprocess.Popen([APP_BIN, "--key-dir", key_dir],
-                            env=app_env(extra_env or {}),
+                            env=app_env(extra_env or {}), preexec_fn=preexec,
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     proc.log_file = log
     return proc
@@ -818,6 +819,56 @@ def run_german(tmp):
         report(not bad, "the app printed no warnings or criticals (German run)", "\n".join(bad))
 
 
+def run_limits(tmp):
+    """Under an open-file limit with room for fewer connections than
+    max-clients (1024), the Server log says so and shows each refusal."""
+    fds = 160
+    port = free_port()
+    key_dir = os.path.join(tmp, "keys-limits")
+    app_log = os.path.join(ARTIFACT_DIR, "ui-app-limits.log")
+    app = None
+    socks = []
+
+    def server_log():
+        return f"Server log:\n{win.log('Server log')[-3000:]}\napp output:\n{read_file(app_log)[-2000:]}"
+
+    try:
+        app = start_app(key_dir, app_log,
+                        preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fds, fds)))
+        win = Window(app.pid)
+        start = check(f"ulimit -n {fds}: “Start server” becomes available",
+                      lambda: (lambda b: b if b is not None and has_state(b, pyatspi.STATE_SENSITIVE)
+                               else None)(labelled_button(win.frame, "Start server")),
+                      timeout=60, detail=lambda: read_file(app_log)[-3000:])
+        if start is None:
+            return
+        spin = win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix="Server port")
+        spin.queryValue().currentValue = float(port)
+        check(f"ulimit -n {fds}: the server port is set to {port}",
+              lambda: int(win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix="Server port")
+                          .queryValue().currentValue) == port, timeout=5)
+        click(start)
+        found = check(f"ulimit -n {fds}: the Server log says how many connections fit",
+                      lambda: re.search(r"leaves room for (\d+) connections, not 1024",
+                                        win.log("Server log")), detail=server_log)
+        if found is None:
+            return
+        room = int(found.group(1))
+        report(0 < room < fds, f"ulimit -n {fds}: the room named, {room}, is below the limit")
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(room + 3)]
+        refusal = f"refused: too many connections (limit {room})"
+        check(f"ulimit -n {fds}: the 3 connections beyond {room} get one “refused” line each",
+              lambda: win.log("Server log").count(refusal) == 3, detail=server_log)
+        report(f"#{room} connected" in win.log("Server log"),
+               f"ulimit -n {fds}: the {room} that fit are connected", server_log())
+    finally:
+        for sock in socks:
+            sock.close()
+        stop(app)
+        bad = unexpected_warnings(read_file(app_log))
+        report(not bad, "the app printed no warnings or criticals (open-file limit run)", "\n".join(bad))
+
+
 def main():
     os.makedirs(ARTIFACT_DIR, exist_ok=True)
     for tool in ("xdotool", "import", "msgfmt"):
@@ -828,7 +879,8 @@ def main():
     started = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="sc-ui-test-")
     try:
-        for name, run in (("English", run_english), ("German", run_german)):
+        for name, run in (("English", run_english), ("German", run_german),
+                          ("Open-file limit", run_limits)):
             t = time.monotonic()
             try:
                 run(tmp)
