@@ -922,11 +922,16 @@ def hostile_clients():
     rises = sum(1 for a, b in zip(half, half[1:]) if b > a)
     monotonic = rises > 0.75 * (len(half) - 1) and half[-1] - half[0] > 512
     limit = RSS_GROWTH_MAX * (4 if asan else 1)
+    # under ASan freed memory waits in a 16 MB quarantine (main() sets it)
+    # before reuse, so a stretch of inputs can raise RSS by megabytes with
+    # nothing leaked: nine replays gave +0.8 to +4.9 MiB.  LeakSanitizer
+    # checks for leaks at exit, and the steady-growth test stays.
+    tail_limit = RSS_TAIL_MAX * (4 if asan else 1)
     ok(f"server VmRSS grew by {growth} KiB over the catalogue and replay (bound {limit} KiB)",
        growth < limit, f"{rss}")
     ok(f"server VmRSS over the replay of {len(replay)} inputs: +{tail_growth} KiB "
-       f"(bound {RSS_TAIL_MAX} KiB), rising at {rises} of {len(half) - 1}: no steady growth",
-       tail_growth < RSS_TAIL_MAX and not monotonic, f"{half}")
+       f"(bound {tail_limit} KiB), rising at {rises} of {len(half) - 1}: no steady growth",
+       tail_growth < tail_limit and not monotonic, f"{half}")
     srv.signal(15)
     rc = srv.wait(20)
     sanitizer = [l for l in srv.err if "runtime error" in l or "AddressSanitizer" in l
