@@ -381,6 +381,8 @@ static void broadcast_event (ScServer *self, Conn *subject, const char *event, g
 
 /* ---- idle-timeout: ready connections, least recently heard from first ---- */
 
+static void conn_send_v2 (Conn *conn, ScV2Type type, const guint8 *data, gsize len);
+
 static void
 idle_arm (ScServer *self)
 {
@@ -414,13 +416,26 @@ idle_touch (Conn *conn)
     idle_arm (self);
 }
 
+/* Ends @conn from our side, the way the operator's Disconnect does: a v2
+ * session gets Close, and what is queued still goes out */
+static void
+conn_close_with (Conn *conn,
+                 char *reason)
+{
+  if (conn->ready && conn->protocol == SC_PROTOCOL_V2)
+    conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
+  if (conn->reason == NULL)
+    conn->reason = reason;
+  else
+    g_free (reason);
+  sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
+}
+
 static char *
 seconds_text (guint ms)
 {
   return ms % 1000 == 0 ? g_strdup_printf ("%u s", ms / 1000) : g_strdup_printf ("%.1f s", ms / 1000.0);
 }
-
-static void conn_send_v2 (Conn *conn, ScV2Type type, const guint8 *data, gsize len);
 
 /* Closes, the way the operator would, every connection that sent no
  * complete frame for idle-timeout; one that is not read because the owner
@@ -446,12 +461,8 @@ idle_sweep (gpointer data)
       if (sc_channel_is_closed (conn->channel))
         continue;
       quiet = seconds_text (self->idle_timeout_ms);
-      if (conn->protocol == SC_PROTOCOL_V2)
-        conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
-      if (conn->reason == NULL)
-        conn->reason = g_strdup_printf ("idle: nothing received for %s", quiet);
       conn->failed = TRUE;  /* what it sends from now on is not read */
-      sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
+      conn_close_with (conn, g_strdup_printf ("idle: nothing received for %s", quiet));
     }
   idle_arm (self);
   return G_SOURCE_CONTINUE;
@@ -1365,13 +1376,7 @@ disconnect_in_thread (gpointer data)
   Conn *conn = g_hash_table_lookup (d->server->conns, GUINT_TO_POINTER (d->id));
 
   if (conn != NULL && !sc_channel_is_closed (conn->channel))
-    {
-      if (conn->ready && conn->protocol == SC_PROTOCOL_V2)
-        conn_send_v2 (conn, SC_V2_CLOSE, NULL, 0);
-      if (conn->reason == NULL)
-        conn->reason = g_strdup ("disconnected by the server operator");
-      sc_channel_close_after_flush (conn->channel, SC_CLOSE_LINGER_MS);
-    }
+    conn_close_with (conn, g_strdup ("disconnected by the server operator"));
   return G_SOURCE_REMOVE;
 }
 
