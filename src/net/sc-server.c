@@ -515,9 +515,11 @@ conn_finish (Conn         *conn,
       g_queue_unlink (&self->ready, &conn->ready_link);
       broadcast_event (self, conn, "leave", self->ready.length + 1);
     }
+  /* counted out before the owner can hear of it, so that a count read
+   * after the event never includes this connection */
+  g_atomic_int_add (&self->n_clients, -1);
   post_event (self, SIGNAL_CLIENT_DISCONNECTED, conn->id, 0, reason, NULL);
   g_hash_table_remove (self->conns, GUINT_TO_POINTER (conn->id));
-  g_atomic_int_add (&self->n_clients, -1);
 }
 
 static void
