@@ -252,14 +252,21 @@ test_server_free (TestServer *ts)
   g_free (ts);
 }
 
+/* How many of the strings in array contain needle */
+static inline guint
+count_string (GPtrArray  *array,
+              const char *needle)
+{
+  guint i, n = 0;
+
+  for (i = 0; i < array->len; i++)
+    n += strstr (g_ptr_array_index (array, i), needle) != NULL;
+  return n;
+}
+
 static inline gboolean
 has_string (GPtrArray  *array,
             const char *needle)
 {
-  guint i;
-
-  for (i = 0; i < array->len; i++)
-    if (strstr (g_ptr_array_index (array, i), needle) != NULL)
-      return TRUE;
-  return FALSE;
+  return count_string (array, needle) > 0;
 }

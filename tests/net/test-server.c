@@ -677,17 +677,6 @@ ping_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static guint
-count_string (GPtrArray  *array,
-              const char *needle)
-{
-  guint i, n = 0;
-
-  for (i = 0; i < array->len; i++)
-    n += strstr (g_ptr_array_index (array, i), needle) != NULL;
-  return n;
-}
-
 /* With idle-timeout, clients that send nothing are sent Close and cut off,
  * v2 and v1 alike; one that keeps talking stays until it too goes quiet */
 static void
