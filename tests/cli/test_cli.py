@@ -37,9 +37,10 @@ class Proc(sc_testlib.Proc):
     SHORT_LIMIT = 600
     WAIT_S = 10.0
 
-    def __init__(self, args, name=None, stdin=True):
-        """stdin: True for a pipe, False for /dev/null, or a file descriptor."""
-        super().__init__([CLI] + list(args), name or args[0], stdin)
+    def __init__(self, args, name=None, stdin=True, prefix=()):
+        """stdin: True for a pipe, False for /dev/null, or a file descriptor;
+        prefix: a command that runs secure-chat-cli with its arguments."""
+        super().__init__([*prefix, CLI] + list(args), name or args[0], stdin)
 
 
 def run(args, timeout=15.0, stdin=b""):
@@ -49,8 +50,9 @@ def run(args, timeout=15.0, stdin=b""):
 
 
 class Server(Proc):
-    def __init__(self, key_dir, *extra, port=0, name="serve"):
-        super().__init__(["serve", "--port", port, "--key-dir", key_dir, *extra], name=name)
+    def __init__(self, key_dir, *extra, port=0, name="serve", prefix=()):
+        super().__init__(["serve", "--port", port, "--key-dir", key_dir, *extra], name=name,
+                         prefix=prefix)
         line = self.wait_line(r"^listening ", timeout=20)
         self.port = int(line.rsplit(":", 1)[1])
         self.fp = self.wait_line(r"^fingerprint ").split()[1]
@@ -702,9 +704,9 @@ def open_file_limit():
     # With descriptors for only some of --max-clients, the rest are refused
     # (GIO's accept loop would otherwise spin at EMFILE, warning without end)
     sd, ad = newdir("srv"), newdir("alice")
-    srv = sc_testlib.Proc(["sh", "-c", 'ulimit -n 128 && exec "$0" "$@"', CLI, "serve",
-                           "--port", "0", "--key-dir", sd, "--handshake-timeout", "60"], "serve-fds")
-    port = int(srv.wait_line(r"^listening ", timeout=20).rsplit(":", 1)[1])
+    srv = Server(sd, "--handshake-timeout", "60", name="serve-fds",
+                 prefix=["sh", "-c", 'ulimit -n 128 && exec "$0" "$@"'])
+    port = srv.port
     warning = srv.wait_line(r"open-file limit", "err")
     m = re.search(r"room for (\d+) connections, not the 1024 of --max-clients", warning)
     ok("serve under ulimit -n 128 warns how many connections fit", m and 0 < int(m.group(1)) < 128,
