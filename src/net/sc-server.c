@@ -996,13 +996,13 @@ process_frames (Conn *conn)
 {
   ScServer *self = conn->server;
   g_autoptr(GError) error = NULL;
+  gboolean heard = FALSE;
   ScFrame frame;
 
   while (!conn->busy && !conn->failed &&
          sc_frame_reader_next (conn->reader, &frame, &error))
     {
-      if (conn->idle_link.data != NULL)
-        idle_touch (conn);
+      heard = TRUE;
       if (conn->protocol == SC_PROTOCOL_UNKNOWN)
         {
           if (sc_frame_reader_get_mode (conn->reader) == SC_FRAME_V1)
@@ -1031,6 +1031,9 @@ process_frames (Conn *conn)
       else
         process_v2 (conn, &frame);
     }
+  /* once per batch of frames: the clock is read once, not per frame */
+  if (heard && conn->idle_link.data != NULL)
+    idle_touch (conn);
   if (error != NULL)
     conn_fail (conn, "%s: %s", conn->ready ? "protocol error" : "handshake failed", error->message);
 }
