@@ -110,7 +110,9 @@ test_chat_request_cases (void)
 
   for (i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_test_message ("case %u: %s", i, cases[i].json);
+      g_autofree char *shown = g_strescape (cases[i].json, NULL);  /* TAP wants UTF-8 */
+
+      g_test_message ("case %u: %s", i, shown);
       assert_parses_as (cases[i].json, strlen (cases[i].json), cases[i].text);
     }
 }
