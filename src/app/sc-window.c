@@ -497,6 +497,18 @@ on_server_client_refused (ScServer   *server,
 }
 
 static void
+on_server_accept_failed (ScServer   *server,
+                         const char *error,
+                         guint       retry_ms,
+                         ScWindow   *self)
+{
+  g_autofree char *line = log_line (_("%s; new connections wait, and the server tries again "
+                                      "every %.1f s"), error, retry_ms / 1000.0);
+
+  sc_log_view_append (self->server_log, line);
+}
+
+static void
 on_server_listening (ScServer *server,
                      guint     port,
                      ScWindow *self)
@@ -796,6 +808,7 @@ wire (ScWindow *self)
   g_signal_connect_object (server, "client-disconnected",
                            G_CALLBACK (on_server_client_disconnected), self, 0);
   g_signal_connect_object (server, "client-refused", G_CALLBACK (on_server_client_refused), self, 0);
+  g_signal_connect_object (server, "accept-failed", G_CALLBACK (on_server_accept_failed), self, 0);
   g_signal_connect_object (server, "notify::running", G_CALLBACK (on_server_running), self, 0);
   g_signal_connect_object (client, "trust-request", G_CALLBACK (on_trust_request), self, 0);
   g_signal_connect_object (client, "connected", G_CALLBACK (on_client_connected), self, 0);

@@ -81,6 +81,16 @@ on_client_refused (ScServer   *server,
   sc_cli_print ("refused %s: %s", peer, reason);
 }
 
+static void
+on_accept_failed (ScServer   *server,
+                  const char *error,
+                  guint       retry_ms,
+                  gpointer    data)
+{
+  g_printerr ("secure-chat-cli: warning: %s; new connections wait, and serve tries again "
+              "every %.1f s\n", error, retry_ms / 1000.0);
+}
+
 static gboolean
 on_signal (gpointer data)
 {
@@ -156,6 +166,7 @@ sc_cli_serve (int    argc,
   g_signal_connect (server, "message", G_CALLBACK (on_message), NULL);
   g_signal_connect (server, "client-disconnected", G_CALLBACK (on_client_disconnected), peers);
   g_signal_connect (server, "client-refused", G_CALLBACK (on_client_refused), NULL);
+  g_signal_connect (server, "accept-failed", G_CALLBACK (on_accept_failed), NULL);
 
   sc_cli_print ("fingerprint %s", sc_identity_get_fingerprint (identity));
   sc_cli_print ("legacy-fingerprint %s", sc_identity_get_rsa_fingerprint (identity));

@@ -17,6 +17,8 @@ G_BEGIN_DECLS
 #define SC_MAX_CONNECTIONS_DEFAULT   1024
 #define SC_PRESENCE_LIMIT_DEFAULT    256   /* larger rooms get no join/leave events */
 #define SC_LISTEN_BACKLOG            1024  /* GIO's default of 10 overflows under bursts */
+#define SC_ACCEPT_BATCH              64    /* connections accepted per wake-up */
+#define SC_ACCEPT_RETRY_MS           100   /* the listener's rest after a failed accept */
 #define SC_FINGERPRINT_PREFIX        "SHA256:"
 #define SC_FINGERPRINT_LEN           (7 + 43)  /* "SHA256:" + unpadded base64 of 32 bytes */
 

@@ -64,7 +64,9 @@ struct _ScServer {
   ScPoller      *poller;        /* every connection's socket, one GSource */
   ScV2Session   *spare_v2;      /* prepared for the next v2 client */
   GMainLoop     *loop;
-  GSocketService *service;
+  GSocket       *listener;
+  GSource       *accept_source; /* the listener readable, or the wait after a failed accept */
+  gboolean       accept_failing;
   GHashTable    *conns;        /* id -> Conn */
   GQueue         ready;        /* Conn, in the order they became ready */
   GQueue         held;         /* ids of connections not read while the owner is behind */
@@ -125,6 +127,7 @@ enum {
   SIGNAL_MESSAGE,
   SIGNAL_CLIENT_DISCONNECTED,
   SIGNAL_CLIENT_REFUSED,
+  SIGNAL_ACCEPT_FAILED,
   N_SIGNALS
 };
 
@@ -224,6 +227,9 @@ emit_event (ScServer *self,
       break;
     case SIGNAL_CLIENT_REFUSED:
       g_signal_emit (self, signals[ev->signal], 0, ev->a, ev->b);
+      break;
+    case SIGNAL_ACCEPT_FAILED:
+      g_signal_emit (self, signals[ev->signal], 0, ev->a, ev->number);
       break;
     default:
       g_assert_not_reached ();
@@ -1095,18 +1101,13 @@ peer_of (GSocketConnection *connection)
                           host, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
 }
 
-static gboolean
-on_incoming (GSocketService    *service,
-             GSocketConnection *connection,
-             GObject           *source_object,
-             gpointer           data)
+static void
+conn_accept (ScServer          *self,
+             GSocketConnection *connection)
 {
-  ScServer *self = data;
   GBytes *greeting;
   Conn *conn;
 
-  if (self->stopping)
-    return TRUE;
   if (g_hash_table_size (self->conns) >= self->conn_limit)
     {
       /* refused before any work: the connection just closes, and the owner
@@ -1117,7 +1118,7 @@ on_incoming (GSocketService    *service,
 
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       post_event (self, SIGNAL_CLIENT_REFUSED, 0, 0, peer, reason);
-      return TRUE;
+      return;
     }
 
   conn = g_new0 (Conn, 1);
@@ -1141,7 +1142,62 @@ on_incoming (GSocketService    *service,
                        (guint) g_bytes_get_size (greeting));
   sc_channel_flush (conn->channel);
   sc_channel_start (conn->channel);
-  return TRUE;
+}
+
+static void accept_watch (ScServer *self);
+
+static gboolean
+on_accept_retry (gpointer data)
+{
+  accept_watch (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Takes what the kernel has queued on the listener, a batch at a time.
+ * When accept() fails, out of descriptors (EMFILE, ENFILE) or memory, the
+ * listener stays readable: GSocketService retries at once and spins, a
+ * warning each time.  Here the listener rests for a while instead, the
+ * connections wait in the kernel's queue, and the owner hears once. */
+static gboolean
+on_listener_ready (GSocket      *listener,
+                   GIOCondition  condition,
+                   gpointer      data)
+{
+  ScServer *self = data;
+
+  for (guint i = 0; i < SC_ACCEPT_BATCH; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) sock = g_socket_accept (listener, NULL, &error);
+      g_autoptr(GSocketConnection) connection = NULL;
+
+      if (sock == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          if (!self->accept_failing)
+            post_event (self, SIGNAL_ACCEPT_FAILED, 0, SC_ACCEPT_RETRY_MS, error->message, NULL);
+          self->accept_failing = TRUE;
+          g_source_unref (self->accept_source);
+          self->accept_source = g_timeout_source_new (SC_ACCEPT_RETRY_MS);
+          g_source_set_callback (self->accept_source, on_accept_retry, self, NULL);
+          g_source_attach (self->accept_source, self->context);
+          return G_SOURCE_REMOVE;
+        }
+      self->accept_failing = FALSE;
+      connection = g_socket_connection_factory_create_connection (sock);
+      conn_accept (self, connection);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+accept_watch (ScServer *self)
+{
+  g_clear_pointer (&self->accept_source, g_source_unref);
+  self->accept_source = g_socket_create_source (self->listener, G_IO_IN, NULL);
+  g_source_set_callback (self->accept_source, G_SOURCE_FUNC (on_listener_ready), self, NULL);
+  g_source_attach (self->accept_source, self->context);
 }
 
 /* ---- the thread ---- */
@@ -1172,21 +1228,27 @@ listen_in_thread (ScServer *self,
       return FALSE;
     }
   address = g_inet_socket_address_new (inet, self->port);
-  self->service = g_socket_service_new ();
+  self->listener = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, error);
+  if (self->listener == NULL)
+    goto fail;
+  g_socket_set_blocking (self->listener, FALSE);
   /* with GIO's default backlog a burst of connections overflows the accept
    * queue, and clients that then wait for our greeting hang */
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), SC_LISTEN_BACKLOG);
-  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                      NULL, &effective, error))
-    {
-      g_prefix_error (error, "Cannot listen on %s port %u: ", self->bind_address, self->port);
-      return FALSE;
-    }
+  g_socket_set_listen_backlog (self->listener, SC_LISTEN_BACKLOG);
+  if (!g_socket_bind (self->listener, address, TRUE, error) ||
+      !g_socket_listen (self->listener, error) ||
+      (effective = g_socket_get_local_address (self->listener, error)) == NULL)
+    goto fail;
   self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  g_socket_service_start (self->service);
+  self->accept_failing = FALSE;
+  accept_watch (self);
   return TRUE;
+
+fail:
+  g_prefix_error (error, "Cannot listen on %s port %u: ", self->bind_address, self->port);
+  g_clear_object (&self->listener);
+  return FALSE;
 }
 
 static gpointer
@@ -1198,7 +1260,6 @@ server_thread (gpointer data)
   g_main_context_push_thread_default (self->context);
   if (!listen_in_thread (self, &error))
     {
-      g_clear_object (&self->service);
       g_main_context_pop_thread_default (self->context);
       signal_started (self, error);
       return NULL;
@@ -1227,8 +1288,9 @@ stop_in_thread (gpointer data)
   gpointer value;
 
   self->stopping = TRUE;
-  g_socket_service_stop (self->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+  g_source_destroy (self->accept_source);
+  g_clear_pointer (&self->accept_source, g_source_unref);
+  g_socket_close (self->listener, NULL);
 
   /* Close every session properly, best effort without blocking */
   g_hash_table_iter_init (&iter, self->conns);
@@ -1359,7 +1421,7 @@ sc_server_stop (ScServer *self)
   g_main_context_invoke (self->context, stop_in_thread, self);
   g_thread_join (g_steal_pointer (&self->thread));
 
-  g_clear_object (&self->service);
+  g_clear_object (&self->listener);
   g_clear_pointer (&self->conns, g_hash_table_unref);
   g_clear_pointer (&self->poller, sc_poller_free);
   g_clear_pointer (&self->loop, g_main_loop_unref);
@@ -1638,6 +1700,9 @@ sc_server_class_init (ScServerClass *klass)
   signals[SIGNAL_CLIENT_REFUSED] =
     g_signal_new ("client-refused", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 2, STR, STR);
+  signals[SIGNAL_ACCEPT_FAILED] =
+    g_signal_new ("accept-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, STR, G_TYPE_UINT);
 #undef STR
 }
 

@@ -27,6 +27,11 @@ G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
  *   client-disconnected  (guint id, const char *reason)
  *   client-refused       (const char *peer, const char *reason)
  *                        (a connection closed at once, beyond "max-clients")
+ *   accept-failed        (const char *error, guint retry_ms)
+ *                        (accepting connections failed, out of open files
+ *                        for instance; they wait in the kernel's queue and
+ *                        the server tries again every retry_ms.  Emitted
+ *                        once until an accept succeeds again.)
  * Properties are set before start() and read any time; "port" holds the
  * bound port once listening (so port 0 picks a free one).  Join and leave
  * events go out only while the room has at most "presence-limit" clients.

@@ -2,8 +2,11 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 
@@ -12,6 +15,12 @@
 #include "sc-v2.h"
 
 #include "net-fixture.h"
+
+#if __has_include (<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* Two v2 clients talk through the server; the server sees both messages */
 static void
@@ -789,6 +798,105 @@ test_max_clients (void)
   test_server_free (ts);
 }
 
+static void
+on_accept_failed (ScServer   *server,
+                  const char *error,
+                  guint       retry_ms,
+                  gpointer    data)
+{
+  g_test_message ("accept-failed: %s (retry every %u ms)", error, retry_ms);
+  g_assert_cmpuint (retry_ms, >, 0);
+  (*(guint *) data)++;
+}
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gint64
+cpu_time_us (void)
+{
+  struct rusage usage;
+
+  g_assert_cmpint (getrusage (RUSAGE_SELF, &usage), ==, 0);
+  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * G_USEC_PER_SEC +
+         usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+}
+
+/* Out of descriptors for reasons of its own, the process cannot accept:
+ * the server says so once, waits instead of spinning on the readable
+ * listener, and takes the waiting connection once descriptors are free */
+static void
+test_accept_failed (void)
+{
+  TestServer *ts = test_server_new ();
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  g_autoptr(GArray) fillers = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GSocket) waiting = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GError) error = NULL;
+  struct rlimit saved, low;
+  guint failed = 0, i;
+  gboolean rested = FALSE;
+  gint64 cpu;
+  guint16 port;
+  char greeting[16];
+  int fd;
+
+  g_object_set (ts->server, "max-clients", 4, NULL);
+  g_signal_connect (ts->server, "accept-failed", G_CALLBACK (on_accept_failed), &failed);
+  port = test_server_start (ts);
+  waiting = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_set_timeout (waiting, 30);
+
+  /* every descriptor taken, under a limit low enough to fill quickly */
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  low = saved;
+  low.rlim_cur = MIN (saved.rlim_cur, 4096);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &low), ==, 0);
+  while ((fd = dup (0)) >= 0)
+    g_array_append_val (fillers, fd);
+  g_assert_cmpint (errno, ==, EMFILE);
+
+  address = g_inet_socket_address_new_from_string ("127.0.0.1", port);
+  g_assert_true (g_socket_connect (waiting, address, NULL, &error));
+  g_assert_no_error (error);
+  fixture_wait (failed == 1);
+
+  /* a second of failing accepts: no second report, and no busy loop */
+  cpu = cpu_time_us ();
+  g_timeout_add (1000, set_flag, &rested);
+  fixture_wait (rested);
+  cpu = cpu_time_us () - cpu;
+  g_test_message ("CPU over the second: %" G_GINT64_FORMAT " µs", cpu);
+  g_assert_cmpint (cpu, <, G_USEC_PER_SEC / 4);
+  g_assert_cmpuint (failed, ==, 1);
+  g_assert_cmpuint (sc_server_get_n_clients (ts->server), ==, 0);
+
+  for (i = 0; i < fillers->len; i++)
+    close (g_array_index (fillers, int, i));
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+
+  /* the connection that waited is served: it gets the greeting.  (Not
+   * under valgrind, which keeps a lower limit than the kernel's: there the
+   * kernel's accept succeeds and valgrind closes the descriptor.) */
+  if (!RUNNING_ON_VALGRIND)
+    {
+      g_assert_cmpint (g_socket_receive (waiting, greeting, sizeof greeting, NULL, &error), >, 0);
+      g_assert_no_error (error);
+    }
+  test_client_connect (alice, port);
+  g_assert_cmpuint (failed, ==, 1);
+  g_assert_cmpuint (sc_server_get_n_clients (ts->server), ==, RUNNING_ON_VALGRIND ? 1 : 2);
+
+  test_client_free (alice);
+  test_server_free (ts);
+}
+
 /* With legacy off, a v1 client is refused */
 static void
 test_no_legacy (void)
@@ -884,6 +992,7 @@ main (int   argc,
   g_test_add_func ("/server/idle-timeout", test_idle_timeout);
   g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
   g_test_add_func ("/server/max-clients", test_max_clients);
+  g_test_add_func ("/server/accept-failed", test_accept_failed);
   g_test_add_func ("/server/no-legacy", test_no_legacy);
   g_test_add_func ("/server/disconnect-client", test_disconnect_client);
 
