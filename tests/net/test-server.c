@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -858,8 +859,11 @@ test_accept_failed (void)
   low = saved;
   low.rlim_cur = MIN (saved.rlim_cur, 4096);
   g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &low), ==, 0);
-  while ((fd = dup (0)) >= 0)
+  fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  do
     g_array_append_val (fillers, fd);
+  while ((fd = dup (fd)) >= 0);
   g_assert_cmpint (errno, ==, EMFILE);
 
   address = g_inet_socket_address_new_from_string ("127.0.0.1", port);
