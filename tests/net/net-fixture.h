@@ -30,19 +30,20 @@ fixture_identity (guint n)
   return ids[n];
 }
 
-/* Iterates the default context until *flag or a generous deadline; the
- * deadline only turns a hang into a failure, it measures nothing */
+/* A source callback that sets the gboolean at data */
 static inline gboolean
-fixture_timeout_cb (gpointer data)
+fixture_set_flag (gpointer data)
 {
   *(gboolean *) data = TRUE;
   return G_SOURCE_REMOVE;
 }
 
+/* Iterates the default context until cond or a generous deadline; the
+ * deadline only turns a hang into a failure, it measures nothing */
 #define fixture_wait(cond) \
   G_STMT_START { \
     gboolean _expired = FALSE; \
-    guint _id = g_timeout_add_seconds (30, fixture_timeout_cb, &_expired); \
+    guint _id = g_timeout_add_seconds (30, fixture_set_flag, &_expired); \
     while (!(cond) && !_expired) \
       g_main_context_iteration (NULL, TRUE); \
     if (!_expired) \

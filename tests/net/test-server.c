@@ -810,13 +810,6 @@ on_accept_failed (ScServer   *server,
   (*(guint *) data)++;
 }
 
-static gboolean
-set_flag (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 static gint64
 cpu_time_us (void)
 {
@@ -873,7 +866,7 @@ test_accept_failed (void)
 
   /* a second of failing accepts: no second report, and no busy loop */
   cpu = cpu_time_us ();
-  g_timeout_add (1000, set_flag, &rested);
+  g_timeout_add (1000, fixture_set_flag, &rested);
   fixture_wait (rested);
   cpu = cpu_time_us () - cpu;
   g_test_message ("CPU over the second: %" G_GINT64_FORMAT " µs", cpu);
