@@ -1341,8 +1341,8 @@ count_open_descriptors (void)
 /* How many connections fit in the open-file limit.  The soft limit is often
  * 1024, the default max-clients: it is raised, up to the hard limit, as far
  * as max-clients needs.  Connections that still do not fit lower the
- * limit, because at EMFILE GIO's accept loop retries the listening socket
- * at once, forever, instead of refusing anyone. */
+ * limit: beyond it a client is refused at once, where at EMFILE it would
+ * wait unanswered in the kernel's queue while accepting rests. */
 static guint
 fit_descriptors (guint wanted)
 {

@@ -702,7 +702,7 @@ def idle_timeout():
 @scenario
 def open_file_limit():
     # With descriptors for only some of --max-clients, the rest are refused
-    # (GIO's accept loop would otherwise spin at EMFILE, warning without end)
+    # at once (at EMFILE they would wait unanswered while accepting rests)
     sd, ad = newdir("srv"), newdir("alice")
     srv = Server(sd, "--handshake-timeout", "60", name="serve-fds",
                  prefix=["sh", "-c", 'ulimit -n 128 && exec "$0" "$@"'])
