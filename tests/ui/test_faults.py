@@ -33,8 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_window as tw  # noqa: E402  (same arguments: APP_BIN CLI_BIN ...)
 from test_window import check, report  # noqa: E402
 
-import pyatspi  # noqa: E402
-
 
 def snapshot(path):
     st = os.stat(path)
@@ -57,23 +55,11 @@ def close_dialog(win, what):
               detail=lambda: f"toplevels: {win.toplevel_names()}")
 
 
-def set_port(win, label, port):
-    spin = win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
-    if spin is None:
-        report(False, f"the “{label}” spin button exists")
-        return False
-    spin.queryValue().currentValue = float(port)
-    return check(f"“{label}” is set to {port}",
-                 lambda: int(win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
-                             .queryValue().currentValue) == port, timeout=15)
-
-
 def start_and_wait(key_dir, log_path, extra_env=None):
     app = tw.start_app(key_dir, log_path, extra_env)
     win = tw.Window(app.pid)
     ready = check("the window appears and “Start server” becomes available",
-                  lambda: (lambda b: b if b is not None and tw.has_state(b, pyatspi.STATE_SENSITIVE)
-                           else None)(tw.labelled_button(win.frame, "Start server")),
+                  lambda: tw.sensitive(tw.labelled_button(win.frame, "Start server")),
                   timeout=60, detail=lambda: tw.read_file(log_path)[-3000:])
     return app, win, ready
 
@@ -115,7 +101,7 @@ def run_faults(tmp):
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         busy_port = holder.getsockname()[1]
-        if not set_port(win, "Server port", busy_port):
+        if not tw.set_port(win, "Server port", busy_port, timeout=15):
             return
         tw.click(tw.labelled_button(win.frame, "Start server"))
         text = check("port in use: a “Cannot Start the Server” dialog appears",
@@ -134,7 +120,7 @@ def run_faults(tmp):
 
         # 2. nothing listens
         refused_port = tw.free_port()
-        if not set_port(win, "Client port", refused_port):
+        if not tw.set_port(win, "Client port", refused_port, timeout=15):
             return
         tw.click(tw.labelled_button(win.frame, "Connect"))
         text = check("connection refused: a “Cannot Connect” dialog appears",
@@ -151,7 +137,7 @@ def run_faults(tmp):
               lambda: tw.labelled_button(win.frame, "Connect"), timeout=15)
 
         # 3. the server's key is not the pinned one
-        if not set_port(win, "Client port", server_port):
+        if not tw.set_port(win, "Client port", server_port, timeout=15):
             return
         tw.click(tw.labelled_button(win.frame, "Connect"))
         text = check("key changed: “The Server's Key Changed” dialog appears",
@@ -230,9 +216,8 @@ def run_german(tmp):
                            {"LANGUAGE": "de", "SECURE_CHAT_LOCALEDIR": locale_dir})
         win = tw.Window(app.pid)
         button = check(f"German: “{start}” becomes available",
-                       lambda: (lambda b: b if b is not None and tw.has_state(b, pyatspi.STATE_SENSITIVE)
-                                else None)(tw.labelled_button(win.frame, start)), timeout=60)
-        if button is None or not set_port(win, port_label, port):
+                       lambda: tw.sensitive(tw.labelled_button(win.frame, start)), timeout=60)
+        if button is None or not tw.set_port(win, port_label, port, timeout=15):
             return
         tw.click(button)
         want = expected.replace("%u", str(port))

@@ -146,6 +146,25 @@ def has_state(node, state):
     return node.getState().contains(state)
 
 
+def sensitive(node):
+    """node, if it exists and is sensitive; else None (for check())."""
+    return node if node is not None and has_state(node, pyatspi.STATE_SENSITIVE) else None
+
+
+def set_port(win, label, port, description=None, timeout=5):
+    """Sets the spin button labelled label to port through its value
+    interface and checks that it took: the check's value, None if it
+    failed, False if there is no such button."""
+    spin = win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
+    if spin is None:
+        report(False, f"the “{label}” spin button exists")
+        return False
+    spin.queryValue().currentValue = float(port)
+    return check(description or f"“{label}” is set to {port}",
+                 lambda: int(win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
+                             .queryValue().currentValue) == port, timeout=timeout)
+
+
 def text_of(node):
     return node.queryText().getText(0, -1)
 
@@ -486,22 +505,15 @@ def run_english(tmp):
         report(frame.name == "Secure Chat", "the window is called “Secure Chat”", f"name: {frame.name!r}")
 
         start = check("“Start server” becomes available once the keys are loaded",
-                      lambda: (lambda b: b if b is not None and has_state(b, pyatspi.STATE_SENSITIVE)
-                               else None)(labelled_button(win.frame, "Start server")),
+                      lambda: sensitive(labelled_button(win.frame, "Start server")),
                       timeout=60, detail=app_log_tail)
         if start is None:
             return
 
         # the ports: spin buttons, set through their value interface
         for label in ("Server port", "Client port"):
-            spin = win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
-            if spin is None:
-                report(False, f"the “{label}” spin button exists")
+            if not set_port(win, label, port):
                 return
-            spin.queryValue().currentValue = float(port)
-            check(f"“{label}” is set to {port}",
-                  lambda: int(win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix=label)
-                              .queryValue().currentValue) == port, timeout=5)
 
         click(labelled_button(win.frame, "Start server"))
         listening = f"Listening on 127.0.0.1:{port}"
@@ -547,14 +559,12 @@ def run_english(tmp):
 
         # a message, set through the entry's editable text and sent with Send
         entry = check("the Message entry becomes sensitive",
-                      lambda: (lambda e: e if e is not None and has_state(e, pyatspi.STATE_SENSITIVE)
-                               else None)(win.widget(pyatspi.ROLE_TEXT, "Message")))
+                      lambda: sensitive(win.widget(pyatspi.ROLE_TEXT, "Message")))
         if entry is None:
             return
         entry.queryEditableText().setTextContents(message)
         send = check("“Send” becomes sensitive once there is text",
-                     lambda: (lambda b: b if b is not None and has_state(b, pyatspi.STATE_SENSITIVE)
-                              else None)(labelled_button(win.frame, "Send")), timeout=5)
+                     lambda: sensitive(labelled_button(win.frame, "Send")), timeout=5)
         if send is None:
             return
         click(send)
@@ -837,16 +847,12 @@ def run_limits(tmp):
                         preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fds, fds)))
         win = Window(app.pid)
         start = check(f"ulimit -n {fds}: “Start server” becomes available",
-                      lambda: (lambda b: b if b is not None and has_state(b, pyatspi.STATE_SENSITIVE)
-                               else None)(labelled_button(win.frame, "Start server")),
+                      lambda: sensitive(labelled_button(win.frame, "Start server")),
                       timeout=60, detail=lambda: read_file(app_log)[-3000:])
         if start is None:
             return
-        spin = win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix="Server port")
-        spin.queryValue().currentValue = float(port)
-        check(f"ulimit -n {fds}: the server port is set to {port}",
-              lambda: int(win.widget(pyatspi.ROLE_SPIN_BUTTON, prefix="Server port")
-                          .queryValue().currentValue) == port, timeout=5)
+        if not set_port(win, "Server port", port, f"ulimit -n {fds}: the server port is set to {port}"):
+            return
         click(start)
         found = check(f"ulimit -n {fds}: the Server log says how many connections fit",
                       lambda: re.search(r"leaves room for (\d+) connections, not 1024",
