@@ -236,17 +236,18 @@ bench_peer_send (BenchPeer *self,
                  gboolean   then_close,
                  GError   **error)
 {
-  gsize len;
-  const guint8 *data = g_bytes_get_data (payload, &len);
+  gsize len = 0;
+  const guint8 *data = payload != NULL ? g_bytes_get_data (payload, &len) : NULL;
 
   if (self->protocol == SC_PROTOCOL_V1)
     {
-      if (!sc_v1_seal (self->v1, (const char *) data, len, self->out, error))
+      if (payload != NULL && !sc_v1_seal (self->v1, (const char *) data, len, self->out, error))
         return FALSE;
     }
   else
     {
-      if (!sc_v2_session_seal (self->v2, SC_V2_CHAT, data, len, self->out, error) ||
+      if ((payload != NULL &&
+           !sc_v2_session_seal (self->v2, SC_V2_CHAT, data, len, self->out, error)) ||
           (then_close && !sc_v2_session_seal (self->v2, SC_V2_CLOSE, NULL, 0, self->out, error)))
         return FALSE;
     }

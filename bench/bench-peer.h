@@ -50,7 +50,7 @@ BenchPeer   *bench_peer_connect_v1     (guint16       port,
 GBytes      *bench_peer_payload        (ScProtocol    protocol,
                                         const char   *text);
 /* Seals @payload as one message (v2: a Chat record, then a Close record
- * if @then_close) and writes it */
+ * if @then_close; with no @payload, the Close record only) and writes it */
 gboolean     bench_peer_send           (BenchPeer    *self,
                                         GBytes       *payload,
                                         gboolean      then_close,

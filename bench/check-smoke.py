@@ -46,6 +46,7 @@ ROWS = [
     "fanout.1000",
     "scale.rss_per_session",
     "scale.handshake.v2.sequential",
+    "scale.handshake.v2.sequential.empty",
 ]
 
 WINDOW_ROWS = [
