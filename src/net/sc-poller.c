@@ -21,6 +21,8 @@ struct _ScPoller {
   gpointer   tag;
   guint      dispatching;  /* depth: a callback may iterate the context */
   GPtrArray *dead;   /* watches freed during a dispatch, freed after it */
+  ScPollerBatchFunc batch_end;
+  gpointer   batch_data;
 };
 
 struct _ScPollerWatch {
@@ -62,6 +64,8 @@ poller_dispatch (GSource     *source,
         condition |= G_IO_ERR;
       watch->func (condition, watch->user_data);
     }
+  if (self->dispatching == 1 && self->batch_end != NULL)
+    self->batch_end (self->batch_data);
   if (--self->dispatching == 0)
     g_ptr_array_set_size (self->dead, 0);
   return G_SOURCE_CONTINUE;
@@ -125,6 +129,21 @@ GMainContext *
 sc_poller_get_context (ScPoller *self)
 {
   return g_source_get_context (&self->source);
+}
+
+void
+sc_poller_set_batch_end (ScPoller         *self,
+                         ScPollerBatchFunc func,
+                         gpointer          user_data)
+{
+  self->batch_end = func;
+  self->batch_data = user_data;
+}
+
+gboolean
+sc_poller_in_dispatch (ScPoller *self)
+{
+  return self->dispatching > 0;
 }
 
 static guint32

@@ -20,12 +20,20 @@ typedef struct _ScPollerWatch ScPollerWatch;
  * HUP and ERR are reported whatever the watch asked for. */
 typedef void (*ScPollerFunc) (GIOCondition condition,
                               gpointer     user_data);
+typedef void (*ScPollerBatchFunc) (gpointer user_data);
 
 /* Attaches to @context; free with sc_poller_free() once its watches are gone */
 ScPoller      *sc_poller_new                (GMainContext  *context,
                                              GError       **error);
 void           sc_poller_free               (ScPoller      *self);
 GMainContext  *sc_poller_get_context        (ScPoller      *self);
+/* @func runs at the end of each dispatch, after the callbacks of every
+ * descriptor that was ready: where to send what they queued, once a batch */
+void           sc_poller_set_batch_end      (ScPoller         *self,
+                                             ScPollerBatchFunc func,
+                                             gpointer          user_data);
+/* TRUE inside a watch's callback (the batch end is still to come) */
+gboolean       sc_poller_in_dispatch        (ScPoller      *self);
 
 /* Watches @fd for @events (G_IO_IN and/or G_IO_OUT, or 0 for HUP and ERR
  * only).  The watch must be freed before @fd is closed. */

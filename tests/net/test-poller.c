@@ -142,6 +142,64 @@ test_free_in_dispatch (void)
 }
 
 typedef struct {
+  ScPoller *poller;
+  Watched  *watched[2];
+  guint     batches;
+  guint     calls_at_batch;   /* the watches' calls when the batch ended */
+  gboolean  in_dispatch;      /* what in_dispatch() said as the batch ended */
+} Batch;
+
+static void
+on_batch_end (gpointer data)
+{
+  Batch *batch = data;
+
+  batch->batches++;
+  batch->calls_at_batch = batch->watched[0]->calls + batch->watched[1]->calls;
+  batch->in_dispatch = sc_poller_in_dispatch (batch->poller);
+}
+
+/* The batch end runs once per dispatch, after the callbacks of every ready
+ * descriptor, and still counts as inside the dispatch */
+static void
+test_batch_end (void)
+{
+  ScPoller *poller = new_poller ();
+  Watched a = { 0 }, b = { 0 };
+  Batch batch = { poller, { &a, &b }, 0, 0, FALSE };
+  int pa[2], pb[2];
+  char byte = 'x';
+
+  socket_pair (pa);
+  socket_pair (pb);
+  sc_poller_set_batch_end (poller, on_batch_end, &batch);
+  a.watch = sc_poller_watch (poller, pa[0], G_IO_IN, on_ready, &a);
+  b.watch = sc_poller_watch (poller, pb[0], G_IO_IN, on_ready, &b);
+  run ();
+  g_assert_cmpuint (batch.batches, ==, 0);  /* nothing was ready */
+  g_assert_false (sc_poller_in_dispatch (poller));
+
+  g_assert_cmpint (write (pa[1], &byte, 1), ==, 1);
+  g_assert_cmpint (write (pb[1], &byte, 1), ==, 1);
+  g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpuint (a.calls, ==, 1);
+  g_assert_cmpuint (b.calls, ==, 1);
+  g_assert_cmpuint (batch.batches, ==, 1);
+  g_assert_cmpuint (batch.calls_at_batch, ==, 2);
+  g_assert_true (batch.in_dispatch);
+  g_assert_false (sc_poller_in_dispatch (poller));
+
+  sc_poller_watch_free (a.watch);
+  sc_poller_watch_free (b.watch);
+  for (guint i = 0; i < 2; i++)
+    {
+      close (pa[i]);
+      close (pb[i]);
+    }
+  sc_poller_free (poller);
+}
+
+typedef struct {
   Watched  w;
   int      fd;
   Watched *other;
@@ -171,11 +229,13 @@ test_nested_dispatch (void)
   ScPoller *poller = new_poller ();
   Nesting a = { 0 };
   Watched b = { .free_self = TRUE };
+  Batch batch = { poller, { &a.w, &b }, 0, 0, FALSE };
   int pa[2], pb[2];
   char byte = 'x';
 
   socket_pair (pa);
   socket_pair (pb);
+  sc_poller_set_batch_end (poller, on_batch_end, &batch);
   a.fd = pa[0];
   a.other = &b;
   a.w.watch = sc_poller_watch (poller, pa[0], G_IO_IN, on_ready_nest, &a);
@@ -190,6 +250,9 @@ test_nested_dispatch (void)
   g_assert_null (b.watch);
   /* the poller did run inside itself (it may: GLib was told it can recurse) */
   g_assert_cmpuint (a.other_calls_inside, ==, 1);
+  /* and the batch ended once, for the outer dispatch */
+  g_assert_cmpuint (batch.batches, ==, 1);
+  g_assert_cmpuint (batch.calls_at_batch, ==, 2);
 
   sc_poller_watch_free (a.w.watch);
   for (guint i = 0; i < 2; i++)
@@ -208,5 +271,6 @@ main (int   argc,
   g_test_add_func ("/poller/events", test_events);
   g_test_add_func ("/poller/free-in-dispatch", test_free_in_dispatch);
   g_test_add_func ("/poller/nested-dispatch", test_nested_dispatch);
+  g_test_add_func ("/poller/batch-end", test_batch_end);
   return g_test_run ();
 }
