@@ -68,6 +68,7 @@ struct _ScServer {
   GSource       *accept_source; /* the listener readable, or the wait after a failed accept */
   gboolean       accept_failing;
   GHashTable    *conns;        /* id -> Conn */
+  GArray        *flush_ids;    /* Conns with records to send at the batch's end */
   GQueue         ready;        /* Conn, in the order they became ready */
   GQueue         held;         /* ids of connections not read while the owner is behind */
   GQueue         idle;         /* ready Conns, least recently heard from first (idle-timeout) */
@@ -100,6 +101,7 @@ struct _Conn {
   gboolean       closed_while_busy;
   gboolean       got_close;
   gboolean       sniffed;      /* the first byte that is not whitespace was seen */
+  gboolean       flush_queued; /* in server->flush_ids */
 };
 
 enum {
@@ -545,6 +547,48 @@ on_conn_closed (ScChannel    *channel,
   conn_finish (conn, error);
 }
 
+/* Records for a connection are sent at the end of the poller's batch, not
+ * one by one: a batch that relays several messages, joins and leaves to a
+ * room sends each member one write instead of one per record.  Outside a
+ * batch (timers, the owner's requests) they go at once, and so do they
+ * once FLUSH_AT bytes wait: what a batch holds back stays small per
+ * member, however many members the room has. */
+#define FLUSH_AT 16384
+
+static void
+conn_flush_soon (Conn *conn)
+{
+  ScServer *self = conn->server;
+
+  if (!sc_poller_in_dispatch (self->poller) || sc_channel_get_queued (conn->channel) >= FLUSH_AT)
+    sc_channel_flush (conn->channel);
+  else if (!conn->flush_queued)
+    {
+      conn->flush_queued = TRUE;
+      g_array_append_val (self->flush_ids, conn->id);
+    }
+}
+
+static void
+flush_batch (gpointer data)
+{
+  ScServer *self = data;
+
+  /* by id: a connection may have gone since it queued */
+  for (guint i = 0; i < self->flush_ids->len; i++)
+    {
+      Conn *conn = g_hash_table_lookup (self->conns,
+                                        GUINT_TO_POINTER (g_array_index (self->flush_ids, guint, i)));
+
+      if (conn != NULL && conn->flush_queued)
+        {
+          conn->flush_queued = FALSE;
+          sc_channel_flush (conn->channel);
+        }
+    }
+  g_array_set_size (self->flush_ids, 0);
+}
+
 static void
 conn_send_v2 (Conn         *conn,
               ScV2Type      type,
@@ -559,7 +603,7 @@ conn_send_v2 (Conn         *conn,
       conn_fail (conn, "could not send: %s", error->message);
       return;
     }
-  sc_channel_flush (conn->channel);
+  conn_flush_soon (conn);
 }
 
 static void
@@ -574,7 +618,7 @@ conn_send_v1 (Conn       *conn,
       conn_fail (conn, "could not send: %s", error->message);
       return;
     }
-  sc_channel_flush (conn->channel);
+  conn_flush_soon (conn);
 }
 
 /* "message" from @conn, taking @text, or @block if not NULL with @text
@@ -1311,6 +1355,7 @@ stop_in_thread (gpointer data)
       g_clear_pointer (&self->idle_sweep, g_source_unref);
     }
   g_hash_table_remove_all (self->conns);
+  g_array_set_size (self->flush_ids, 0);
   g_clear_pointer (&self->spare_v2, sc_v2_session_free);
   g_atomic_int_set (&self->n_clients, 0);
 
@@ -1382,6 +1427,7 @@ sc_server_start (ScServer *self,
       g_clear_pointer (&self->owner_context, g_main_context_unref);
       return FALSE;
     }
+  sc_poller_set_batch_end (self->poller, flush_batch, self);
   self->loop = g_main_loop_new (self->context, FALSE);
   self->conns = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) conn_free);
   self->stopping = FALSE;
@@ -1516,6 +1562,7 @@ sc_server_finalize (GObject *object)
   g_free (self->name);
   g_queue_clear_full (&self->events, (GDestroyNotify) event_free);
   g_ptr_array_unref (self->spare_blocks);
+  g_array_unref (self->flush_ids);
   g_mutex_clear (&self->start_mutex);
   g_cond_clear (&self->start_cond);
   g_mutex_clear (&self->events_mutex);
@@ -1724,4 +1771,5 @@ sc_server_init (ScServer *self)
   g_mutex_init (&self->events_mutex);
   g_queue_init (&self->events);
   self->spare_blocks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_byte_array_unref);
+  self->flush_ids = g_array_new (FALSE, FALSE, sizeof (guint));
 }

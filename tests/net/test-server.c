@@ -393,30 +393,39 @@ test_slow_reader (void)
   test_server_free (ts);
 }
 
-/* Many records written in one send() all arrive, in order */
+/* Many records written in one send() all arrive, in order: short ones,
+ * which the server sends on at the end of its batch, and 1 kB ones, which
+ * it sends whenever 16 kB wait for a member */
 static void
 test_back_to_back (void)
 {
   TestServer *ts = test_server_new ();
   guint16 port = test_server_start (ts);
   TestClient *bob = test_client_new (2, SC_PROTOCOL_V2, "bob");
-  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autofree char *pad = g_strnfill (1000, 'x');
   RawPeer *p;
-  guint i;
+  guint i, round;
 
   test_client_connect (bob, port);
   p = raw_v2_peer (port, "burst", 0);
-  for (i = 0; i < 50; i++)
+  for (round = 0; round < 2; round++)
     {
-      g_autofree char *json = g_strdup_printf ("{\"text\": \"burst %u\"}", i);
-      g_assert_true (sc_v2_session_seal (p->session, SC_V2_CHAT, (const guint8 *) json,
-                                         strlen (json), out, NULL));
+      g_autoptr(GByteArray) out = g_byte_array_new ();
+
+      for (i = 0; i < 50; i++)
+        {
+          g_autofree char *json = g_strdup_printf ("{\"text\": \"burst %u %s\"}", i,
+                                                   round == 0 ? "" : pad);
+          g_assert_true (sc_v2_session_seal (p->session, SC_V2_CHAT, (const guint8 *) json,
+                                             strlen (json), out, NULL));
+        }
+      raw_send (p, out);
     }
-  raw_send (p, out);
-  fixture_wait (bob->messages->len == 50);
-  for (i = 0; i < 50; i++)
+  fixture_wait (bob->messages->len == 100);
+  for (i = 0; i < 100; i++)
     {
-      g_autofree char *expected = g_strdup_printf ("burst: burst %u", i);
+      g_autofree char *expected = g_strdup_printf ("burst: burst %u %s", i % 50,
+                                                   i < 50 ? "" : pad);
       g_assert_cmpstr (g_ptr_array_index (bob->messages, i), ==, expected);
     }
   raw_peer_free (p);
