@@ -382,6 +382,7 @@ conn_fail (Conn       *conn,
       va_end (args);
     }
   conn->failed = TRUE;
+  sc_channel_flush (conn->channel);  /* what this batch relayed to it, as if sent at once */
   sc_channel_close (conn->channel, NULL);
 }
 
