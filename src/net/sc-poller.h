@@ -32,7 +32,7 @@ GMainContext  *sc_poller_get_context        (ScPoller      *self);
 void           sc_poller_set_batch_end      (ScPoller         *self,
                                              ScPollerBatchFunc func,
                                              gpointer          user_data);
-/* TRUE inside a watch's callback (the batch end is still to come) */
+/* TRUE inside a watch's callback, and in the batch end after them */
 gboolean       sc_poller_in_dispatch        (ScPoller      *self);
 
 /* Watches @fd for @events (G_IO_IN and/or G_IO_OUT, or 0 for HUP and ERR

@@ -581,7 +581,7 @@ flush_batch (gpointer data)
       Conn *conn = g_hash_table_lookup (self->conns,
                                         GUINT_TO_POINTER (g_array_index (self->flush_ids, guint, i)));
 
-      if (conn != NULL && conn->flush_queued)
+      if (conn != NULL)
         {
           conn->flush_queued = FALSE;
           sc_channel_flush (conn->channel);
