@@ -7,10 +7,14 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#define _GNU_SOURCE  /* accept4 */
 #include "sc-server.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sc-channel.h"
 #include "sc-frame.h"
@@ -1198,30 +1202,72 @@ on_accept_retry (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* An accept() error that belongs to the connection being taken, which the
+ * kernel has already dropped (accept(2) lists them for TCP/IP): the next
+ * connection in the queue may be fine, so the listener must not rest */
+static gboolean
+accept_error_is_per_connection (int errsv)
+{
+  switch (errsv)
+    {
+    case ECONNABORTED: case ECONNRESET: case ETIMEDOUT: case EPROTO:
+    case ENETDOWN: case ENETUNREACH: case EHOSTDOWN: case EHOSTUNREACH:
+    case ENONET: case ENOPROTOOPT: case EOPNOTSUPP: case EPERM:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
 /* Takes what the kernel has queued on the listener, a batch at a time.
- * When accept() fails, out of descriptors (EMFILE, ENFILE) or memory, the
- * listener stays readable: GSocketService retries at once and spins, a
+ * When accept() fails for want of descriptors (EMFILE, ENFILE) or memory,
+ * the listener stays readable: GSocketService retries at once and spins, a
  * warning each time.  Here the listener rests for a while instead, the
- * connections wait in the kernel's queue, and the owner hears once. */
+ * connections wait in the kernel's queue, and the owner hears once.  The
+ * descriptor is accepted here rather than with g_socket_accept(), whose
+ * GError does not tell these errors from those of one connection. */
 static gboolean
 on_listener_ready (GSocket      *listener,
                    GIOCondition  condition,
                    gpointer      data)
 {
   ScServer *self = data;
+  guint dropped = 0;
 
   for (guint i = 0; i < SC_ACCEPT_BATCH; i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) sock = g_socket_accept (listener, NULL, &error);
+      g_autoptr(GSocket) sock = NULL;
       g_autoptr(GSocketConnection) connection = NULL;
+      g_autofree char *message = NULL;
+      int fd, errsv;
 
-      if (sock == NULL)
+      do
+        fd = accept4 (g_socket_get_fd (listener), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      while (fd < 0 && errno == EINTR);
+      errsv = errno;
+      if (fd < 0 && (errsv == EAGAIN || errsv == EWOULDBLOCK))
+        break;
+      /* (a whole batch of them, as a denial that leaves the connection
+       * queued would give, rests like the errors below) */
+      if (fd < 0 && accept_error_is_per_connection (errsv) && ++dropped < SC_ACCEPT_BATCH)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            break;
+          g_debug ("accept: %s; taking the next connection", g_strerror (errsv));
+          continue;
+        }
+      if (fd >= 0 && (sock = g_socket_new_from_fd (fd, &error)) == NULL)
+        {
+          /* the descriptor is ours but GIO cannot describe it: that
+           * connection alone is lost */
+          g_debug ("accept: %s", error->message);
+          close (fd);
+          continue;
+        }
+      if (fd < 0)
+        {
+          message = g_strdup_printf ("Error accepting connection: %s", g_strerror (errsv));
           if (!self->accept_failing)
-            post_event (self, SIGNAL_ACCEPT_FAILED, 0, SC_ACCEPT_RETRY_MS, error->message, NULL);
+            post_event (self, SIGNAL_ACCEPT_FAILED, 0, SC_ACCEPT_RETRY_MS, message, NULL);
           self->accept_failing = TRUE;
           g_source_unref (self->accept_source);
           self->accept_source = g_timeout_source_new (SC_ACCEPT_RETRY_MS);

@@ -31,7 +31,9 @@ G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
  *                        (accepting connections failed, out of open files
  *                        for instance; they wait in the kernel's queue and
  *                        the server tries again every retry_ms.  Emitted
- *                        once until an accept succeeds again.)
+ *                        once until an accept succeeds again.  An error
+ *                        of one queued connection, reset by its peer say,
+ *                        drops that connection alone and is not reported.)
  * Properties are set before start() and read any time; "port" holds the
  * bound port once listening (so port 0 picks a free one).  Join and leave
  * events go out only while the room has at most "presence-limit" clients.

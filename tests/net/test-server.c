@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#define _GNU_SOURCE  /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -903,6 +905,136 @@ test_accept_failed (void)
   test_server_free (ts);
 }
 
+/* accept4() as the kernel's, except that the calls counted in
+ * fail_accepts fail with its errno values, one per call, after taking a
+ * connection and dropping it if .take (accept(2)'s errors of a connection
+ * that failed while queued), or leaving it queued if not */
+static struct {
+  int      errors[256];
+  int      n_errors;
+  gboolean take;
+  int      done;  /* atomic */
+} fail_accepts;
+
+int accept4 (int fd, struct sockaddr *addr, socklen_t *addr_len, int flags);
+
+int
+accept4 (int              fd,
+         struct sockaddr *addr,
+         socklen_t       *addr_len,
+         int              flags)
+{
+  static int (*real) (int, struct sockaddr *, socklen_t *, int);
+  int done = g_atomic_int_get (&fail_accepts.done);
+
+  if (real == NULL)
+    real = (int (*) (int, struct sockaddr *, socklen_t *, int)) dlsym (RTLD_NEXT, "accept4");
+  if (done >= fail_accepts.n_errors)
+    return real (fd, addr, addr_len, flags);
+  if (fail_accepts.take)
+    {
+      int taken = real (fd, addr, addr_len, flags);
+
+      if (taken < 0)
+        return taken;
+      close (taken);
+    }
+  g_atomic_int_set (&fail_accepts.done, done + 1);
+  errno = fail_accepts.errors[done];
+  return -1;
+}
+
+static void
+fail_accepts_set (const int *errors,
+                  guint      n_errors,
+                  gboolean   take)
+{
+  g_assert_cmpuint (n_errors, <=, G_N_ELEMENTS (fail_accepts.errors));
+  memcpy (fail_accepts.errors, errors, n_errors * sizeof *errors);
+  fail_accepts.n_errors = (int) n_errors;
+  fail_accepts.take = take;
+  g_atomic_int_set (&fail_accepts.done, 0);
+}
+
+/* An accept() error that is one connection's own (the peer reset it while
+ * it waited, say) costs that connection alone: no "accept-failed", no rest,
+ * and the next connection in the queue is served */
+static void
+test_accept_error_one_connection (void)
+{
+  static const int errors[] = { EPROTO, ECONNABORTED, ENETUNREACH, EPERM };
+  TestServer *ts = test_server_new ();
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  GSocket *dropped[G_N_ELEMENTS (errors)];
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GError) error = NULL;
+  guint failed = 0, i;
+  guint16 port;
+  char greeting[16];
+
+  g_signal_connect (ts->server, "accept-failed", G_CALLBACK (on_accept_failed), &failed);
+  port = test_server_start (ts);
+  address = g_inet_socket_address_new_from_string ("127.0.0.1", port);
+  fail_accepts_set (errors, G_N_ELEMENTS (errors), TRUE);
+
+  /* the first connections in the queue are the ones that fail */
+  for (i = 0; i < G_N_ELEMENTS (dropped); i++)
+    {
+      dropped[i] = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, &error);
+      g_assert_no_error (error);
+      g_socket_set_timeout (dropped[i], 30);
+      g_assert_true (g_socket_connect (dropped[i], address, NULL, &error));
+      g_assert_no_error (error);
+    }
+  test_client_connect (alice, port);
+  g_assert_cmpint (g_atomic_int_get (&fail_accepts.done), ==, G_N_ELEMENTS (errors));
+  g_assert_cmpuint (failed, ==, 0);
+  g_assert_cmpuint (sc_server_get_n_clients (ts->server), ==, 1);
+
+  /* the failed ones were closed without a greeting */
+  for (i = 0; i < G_N_ELEMENTS (dropped); i++)
+    {
+      gssize n = g_socket_receive (dropped[i], greeting, sizeof greeting, NULL, &error);
+
+      g_assert_true (n == 0 || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED));
+      g_clear_error (&error);
+      g_object_unref (dropped[i]);
+    }
+
+  test_client_free (alice);
+  test_server_free (ts);
+}
+
+/* The same errors without a connection taken, as a denial of accept()
+ * itself would give: the listener would stay readable, so after a batch of
+ * them it rests and the owner hears once, instead of spinning */
+static void
+test_accept_error_persistent (void)
+{
+  int errors[200];
+  TestServer *ts = test_server_new ();
+  TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
+  guint failed = 0, i;
+  guint16 port;
+
+  for (i = 0; i < G_N_ELEMENTS (errors); i++)
+    errors[i] = EPERM;
+  g_signal_connect (ts->server, "accept-failed", G_CALLBACK (on_accept_failed), &failed);
+  port = test_server_start (ts);
+  fail_accepts_set (errors, G_N_ELEMENTS (errors), FALSE);
+
+  sc_client_connect (alice->client, "127.0.0.1", port);
+  fixture_wait (failed == 1);
+  fixture_wait (alice->connected || alice->ended);
+  g_assert_true (alice->connected);
+  g_assert_cmpint (g_atomic_int_get (&fail_accepts.done), ==, G_N_ELEMENTS (errors));
+  g_assert_cmpuint (failed, ==, 1);
+
+  test_client_free (alice);
+  test_server_free (ts);
+}
+
 /* With legacy off, a v1 client is refused */
 static void
 test_no_legacy (void)
@@ -999,6 +1131,8 @@ main (int   argc,
   g_test_add_func ("/server/bad-peer-isolated", test_bad_peer_isolated);
   g_test_add_func ("/server/max-clients", test_max_clients);
   g_test_add_func ("/server/accept-failed", test_accept_failed);
+  g_test_add_func ("/server/accept-error-one-connection", test_accept_error_one_connection);
+  g_test_add_func ("/server/accept-error-persistent", test_accept_error_persistent);
   g_test_add_func ("/server/no-legacy", test_no_legacy);
   g_test_add_func ("/server/disconnect-client", test_disconnect_client);
 
