@@ -124,6 +124,7 @@ start_server (GSimpleAction *action,
                 "port", (guint) g_settings_get_int (self->settings, "server-port"),
                 "allow-legacy", g_settings_get_boolean (self->settings, "allow-legacy"),
                 "allow-list", g_settings_get_boolean (self->settings, "allow-list"),
+                "idle-timeout", (guint) g_settings_get_int (self->settings, "idle-timeout") * 60000u,
                 NULL);
   if (!sc_server_start (self->server, &error))
     {

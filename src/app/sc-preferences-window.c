@@ -1,4 +1,4 @@
-/* sc-preferences-window.c: identity and known servers
+/* sc-preferences-window.c: identity, known servers and server settings
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -16,6 +16,7 @@ struct _ScPreferencesWindow {
   AdwActionRow  *legacy_row;
   AdwActionRow  *key_dir_row;
   GtkListBox    *known_servers_list;
+  GtkSpinButton *idle_timeout_spin;
 };
 
 G_DEFINE_FINAL_TYPE (ScPreferencesWindow, sc_preferences_window, ADW_TYPE_PREFERENCES_WINDOW)
@@ -117,6 +118,7 @@ sc_preferences_window_class_init (ScPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ScPreferencesWindow, legacy_row);
   gtk_widget_class_bind_template_child (widget_class, ScPreferencesWindow, key_dir_row);
   gtk_widget_class_bind_template_child (widget_class, ScPreferencesWindow, known_servers_list);
+  gtk_widget_class_bind_template_child (widget_class, ScPreferencesWindow, idle_timeout_spin);
 }
 
 static void
@@ -138,5 +140,7 @@ sc_preferences_window_new (ScApplication *app)
                                identity ? sc_identity_get_rsa_fingerprint (identity) : _("Loading…"));
   adw_action_row_set_subtitle (self->key_dir_row, sc_application_get_key_dir (app));
   fill_known_servers (self);
+  g_settings_bind (sc_application_get_settings (app), "idle-timeout",
+                   self->idle_timeout_spin, "value", G_SETTINGS_BIND_DEFAULT);
   return self;
 }

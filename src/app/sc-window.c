@@ -515,11 +515,21 @@ on_server_listening (ScServer *server,
 {
   g_autofree char *address = NULL;
   g_autofree char *line = NULL;
-  guint max_clients, limit = sc_server_get_connection_limit (server);
+  guint max_clients, idle_ms, limit = sc_server_get_connection_limit (server);
 
-  g_object_get (server, "bind-address", &address, "max-clients", &max_clients, NULL);
+  g_object_get (server, "bind-address", &address, "max-clients", &max_clients,
+                "idle-timeout", &idle_ms, NULL);
   line = log_line (_("Listening on %s:%u"), address, port);
   sc_log_view_append (self->server_log, line);
+  if (idle_ms > 0)
+    {
+      guint minutes = (idle_ms + 59999) / 60000;
+      g_autofree char *idle = log_line (ngettext ("Clients idle for %u minute are disconnected",
+                                                  "Clients idle for %u minutes are disconnected",
+                                                  minutes), minutes);
+
+      sc_log_view_append (self->server_log, idle);
+    }
   if (limit < max_clients)
     {
       g_autofree char *warning = log_line (_("The open-file limit leaves room for %u connections, "

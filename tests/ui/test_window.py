@@ -520,6 +520,9 @@ def run_english(tmp):
         check(f"the Server log says “{listening}”",
               lambda: listening in win.log("Server log"),
               detail=lambda: f"Server log:\n{win.log('Server log')}\n{app_log_tail()}")
+        report("Clients idle for" not in win.log("Server log"),
+               "with the idle timeout at 0 (never), the Server log says nothing of idle clients",
+               f"Server log:\n{win.log('Server log')}")
         check("the server button now reads “Stop server”",
               lambda: labelled_button(win.frame, "Stop server"))
 
@@ -679,6 +682,24 @@ def run_english(tmp):
         check("the main window is no longer active",
               lambda: toplevel("Secure Chat") is not None and not active("Secure Chat"),
               timeout=5, detail=states)
+        # the idle timeout, on the Preferences' Server page: for the
+        # server's next start
+        prefs = toplevel("Preferences")
+        page = find(prefs, pyatspi.ROLE_TOGGLE_BUTTON, name="Server") if prefs else None
+        if page is not None:
+            click(page)
+        idle = check("Preferences has an “Idle timeout in minutes” spin button on its Server page",
+                     lambda: find(toplevel("Preferences"), pyatspi.ROLE_SPIN_BUTTON,
+                                  prefix="Idle timeout in minutes"),
+                     timeout=10, detail=lambda: "Preferences: " + ", ".join(
+                         f"{n.getRoleName()} {n.name!r}" for n in walk(toplevel("Preferences"))
+                         if n.name))
+        if idle is not None:
+            idle.queryValue().currentValue = 5.0
+            check("it is set to 5",
+                  lambda: int(find(toplevel("Preferences"), pyatspi.ROLE_SPIN_BUTTON,
+                                   prefix="Idle timeout in minutes").queryValue().currentValue) == 5,
+                  timeout=5)
         cli_says(away_message)
         note = check("the notification server receives a notification for the message that arrived "
                      "while Preferences had the focus",
@@ -759,6 +780,16 @@ def run_english(tmp):
                 s.settimeout(2)
                 return s.connect_ex(("127.0.0.1", port)) != 0
         check(f"nothing listens on port {port} any more", refused, timeout=5)
+
+        # started again, the server takes the idle timeout set in
+        # Preferences: the log line reads it back from the running server
+        click(labelled_button(win.frame, "Start server"))
+        check("started again, the Server log says clients idle for 5 minutes are disconnected",
+              lambda: "Clients idle for 5 minutes are disconnected" in win.log("Server log"),
+              detail=lambda: f"Server log:\n{win.log('Server log')}")
+        click(labelled_button(win.frame, "Stop server"))
+        check("stopped again, the server button reads “Start server”",
+              lambda: labelled_button(win.frame, "Start server"))
 
         # close the window with its close button: the app quits cleanly
         close = win.widget(pyatspi.ROLE_PUSH_BUTTON, "Close")
