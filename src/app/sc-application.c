@@ -20,6 +20,7 @@ struct _ScApplication {
   ScTrustStore   *trust;
   ScServer       *server;
   ScClient       *client;
+  gboolean        notify_markup;  /* notification bodies are read as markup */
 };
 
 enum {
@@ -286,6 +287,90 @@ sc_application_handle_local_options (GApplication *app,
   return -1;
 }
 
+/* ---- notifications ---- */
+
+/* GLib 2.74 hands a notification's body to a freedesktop notification
+ * server as it is, and a server that announces "body-markup" reads it as
+ * markup: a peer's "<a href=…>" would become a link in the notification.
+ * GLib's other backends (its own interface, the portal) take plain text.
+ * So, choosing as GLib does, find out once whether the body must be
+ * escaped; until the answer comes it is not. */
+static void
+on_notification_caps (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      data)
+{
+  g_autoptr(ScApplication) self = data;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, NULL);
+  g_autofree const char **caps = NULL;
+
+  if (reply == NULL)
+    return;
+  g_variant_get (reply, "(^a&s)", &caps);
+  self->notify_markup = g_strv_contains (caps, "body-markup");
+}
+
+static void
+ask_notification_caps (GDBusConnection *bus,
+                       ScApplication   *self)
+{
+  g_dbus_connection_call (bus, "org.freedesktop.Notifications", "/org/freedesktop/Notifications",
+                          "org.freedesktop.Notifications", "GetCapabilities", NULL,
+                          G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                          on_notification_caps, g_object_ref (self));
+}
+
+static void
+on_gtk_notifications_owned (GObject      *source,
+                            GAsyncResult *result,
+                            gpointer      data)
+{
+  g_autoptr(ScApplication) self = data;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, NULL);
+  gboolean owned = FALSE;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &owned);
+  if (!owned)
+    ask_notification_caps (G_DBUS_CONNECTION (source), self);
+}
+
+static void
+probe_notification_markup (ScApplication *self)
+{
+  GDBusConnection *bus = g_application_get_dbus_connection (G_APPLICATION (self));
+  const char *backend = g_getenv ("GNOTIFICATION_BACKEND");
+
+  if (bus == NULL)
+    return;
+  if (g_strcmp0 (backend, "freedesktop") == 0)
+    ask_notification_caps (bus, self);
+  else if (backend == NULL || (!g_str_equal (backend, "gtk") && !g_str_equal (backend, "portal")))
+    {
+      /* the portal's sandboxes, then GLib's own interface if it is there */
+      if (g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS) || g_getenv ("SNAP") != NULL ||
+          g_strcmp0 (g_getenv ("GTK_USE_PORTAL"), "1") == 0)
+        return;
+      g_dbus_connection_call (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                              "org.freedesktop.DBus", "NameHasOwner",
+                              g_variant_new ("(s)", "org.gtk.Notifications"),
+                              G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                              on_gtk_notifications_owned, g_object_ref (self));
+    }
+}
+
+void
+sc_application_notify_message (ScApplication *self,
+                               const char    *title,
+                               const char    *text)
+{
+  g_autoptr(GNotification) notification = g_notification_new (title);
+  g_autofree char *escaped = self->notify_markup ? g_markup_escape_text (text, -1) : NULL;
+
+  g_notification_set_body (notification, escaped != NULL ? escaped : text);
+  g_application_send_notification (G_APPLICATION (self), "message", notification);
+}
+
 static void
 sc_application_startup (GApplication *app)
 {
@@ -309,6 +394,7 @@ sc_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.show-help-overlay",
                                          shortcuts_accels);
   sc_application_update_actions (self);
+  probe_notification_markup (self);
 
   self->settings = g_settings_new (APP_ID);
   if (self->key_dir == NULL)

@@ -23,6 +23,10 @@ ScServer      *sc_application_get_server     (ScApplication *self);
 ScClient      *sc_application_get_client     (ScApplication *self);
 GSettings     *sc_application_get_settings   (ScApplication *self);
 const char    *sc_application_get_key_dir    (ScApplication *self);
+/* A desktop notification of a message: @text, a peer's, shows as it is */
+void           sc_application_notify_message (ScApplication *self,
+                                              const char    *title,
+                                              const char    *text);
 /* Recomputes which actions are enabled */
 void           sc_application_update_actions (ScApplication *self);
 

@@ -619,12 +619,7 @@ on_client_message (ScClient   *client,
   sc_log_view_append (self->conversation, line);
 
   if (!gtk_window_is_active (GTK_WINDOW (self)))
-    {
-      g_autoptr(GNotification) notification = g_notification_new (from && *from ? from : _("New message"));
-
-      g_notification_set_body (notification, text);
-      g_application_send_notification (G_APPLICATION (self->app), "message", notification);
-    }
+    sc_application_notify_message (self->app, from && *from ? from : _("New message"), text);
 }
 
 static void

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 # fake_notifications.py: a stand-in notification server for the UI test.
 #
-#   fake_notifications.py [--name NAME]...
+#   fake_notifications.py [--markup] [--name NAME]...
 #
 # Owns org.freedesktop.Notifications on the session bus (the one
 # dbus-run-session gives the test) and implements the freedesktop
 # notification interface (Notify, GetCapabilities, GetServerInformation,
-# CloseNotification).  With --name org.gtk.Notifications it also answers
+# CloseNotification); with --markup its capabilities include "body-markup",
+# as most servers' do.  With --name org.gtk.Notifications it also answers
 # GLib's own notification interface (AddNotification, RemoveNotification);
 # the test only uses that to check which of the two GLib picks.
 #
@@ -106,8 +107,9 @@ def plain(value):
 
 
 class Server:
-    def __init__(self, names, loop):
+    def __init__(self, names, loop, markup):
         self.names = names
+        self.capabilities = ["body", "body-markup", "actions"] if markup else ["body", "actions"]
         self.loop = loop
         self.owned = set()
         self.next_id = 1
@@ -127,7 +129,7 @@ class Server:
                           hints=plain(hints), expire_timeout=timeout, id=nid)
             reply = GLib.Variant("(u)", (nid,))
         elif interface == FDO and method == "GetCapabilities":
-            reply = GLib.Variant("(as)", (["body", "actions"],))
+            reply = GLib.Variant("(as)", (self.capabilities,))
         elif interface == FDO and method == "GetServerInformation":
             reply = GLib.Variant("(ssss)", ("fake-notifications", "Secure Chat tests", "1.0", "1.2"))
         elif interface == FDO and method == "CloseNotification":
@@ -164,13 +166,17 @@ class Server:
 
 def main():
     names = []
+    markup = False
     argv = sys.argv[1:]
     while argv:
-        if argv[0] == "--name" and len(argv) > 1:
+        if argv[0] == "--markup":
+            markup = True
+            argv = argv[1:]
+        elif argv[0] == "--name" and len(argv) > 1:
             names.append(argv[1])
             argv = argv[2:]
         else:
-            print(f"usage: {sys.argv[0]} [--name {FDO}|{GTK}]...", file=sys.stderr)
+            print(f"usage: {sys.argv[0]} [--markup] [--name {FDO}|{GTK}]...", file=sys.stderr)
             return 2
     names = names or [FDO]
     if any(n not in INTROSPECTION for n in names):
@@ -178,7 +184,7 @@ def main():
         return 2
 
     loop = GLib.MainLoop()
-    server = Server(names, loop)
+    server = Server(names, loop, markup)
     for name in names:
         Gio.bus_own_name(Gio.BusType.SESSION, name, Gio.BusNameOwnerFlags.DO_NOT_QUEUE,
                          server.on_bus_acquired, server.on_name_acquired, server.on_name_lost)
