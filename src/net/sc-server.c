@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "sc-channel.h"
 #include "sc-frame.h"
@@ -1257,10 +1256,10 @@ on_listener_ready (GSocket      *listener,
         }
       if (fd >= 0 && (sock = g_socket_new_from_fd (fd, &error)) == NULL)
         {
-          /* the descriptor is ours but GIO cannot describe it: that
-           * connection alone is lost */
+          /* GIO cannot describe the descriptor (and has closed it, as
+           * the failed GSocket was finalized): that connection alone is
+           * lost */
           g_debug ("accept: %s", error->message);
-          close (fd);
           continue;
         }
       if (fd < 0)

@@ -908,11 +908,14 @@ test_accept_failed (void)
 /* accept4() as the kernel's, except that the calls counted in
  * fail_accepts fail with its errno values, one per call, after taking a
  * connection and dropping it if .take (accept(2)'s errors of a connection
- * that failed while queued), or leaving it queued if not */
+ * that failed while queued), or leaving it queued if not.  An errno of 0
+ * instead returns a descriptor that is not a socket (a pipe's read end,
+ * whose write end is kept in .pipe_write), in place of the connection. */
 static struct {
   int      errors[256];
   int      n_errors;
   gboolean take;
+  int      pipe_write;
   int      done;  /* atomic */
 } fail_accepts;
 
@@ -940,6 +943,14 @@ accept4 (int              fd,
       close (taken);
     }
   g_atomic_int_set (&fail_accepts.done, done + 1);
+  if (fail_accepts.errors[done] == 0)
+    {
+      int p[2];
+
+      g_assert_cmpint (pipe2 (p, O_CLOEXEC), ==, 0);
+      fail_accepts.pipe_write = p[1];
+      return p[0];
+    }
   errno = fail_accepts.errors[done];
   return -1;
 }
@@ -958,11 +969,12 @@ fail_accepts_set (const int *errors,
 
 /* An accept() error that is one connection's own (the peer reset it while
  * it waited, say) costs that connection alone: no "accept-failed", no rest,
- * and the next connection in the queue is served */
+ * and the next connection in the queue is served.  So does a descriptor
+ * that GIO cannot take, which is closed, not leaked. */
 static void
 test_accept_error_one_connection (void)
 {
-  static const int errors[] = { EPROTO, ECONNABORTED, ENETUNREACH, EPERM };
+  static const int errors[] = { EPROTO, ECONNABORTED, ENETUNREACH, EPERM, 0 };
   TestServer *ts = test_server_new ();
   TestClient *alice = test_client_new (1, SC_PROTOCOL_V2, "alice");
   GSocket *dropped[G_N_ELEMENTS (errors)];
@@ -991,6 +1003,10 @@ test_accept_error_one_connection (void)
   g_assert_cmpint (g_atomic_int_get (&fail_accepts.done), ==, G_N_ELEMENTS (errors));
   g_assert_cmpuint (failed, ==, 0);
   g_assert_cmpuint (sc_server_get_n_clients (ts->server), ==, 1);
+  /* the pipe's read end was closed (GLib ignores SIGPIPE) */
+  g_assert_cmpint (write (fail_accepts.pipe_write, "x", 1), ==, -1);
+  g_assert_cmpint (errno, ==, EPIPE);
+  close (fail_accepts.pipe_write);
 
   /* the failed ones were closed without a greeting */
   for (i = 0; i < G_N_ELEMENTS (dropped); i++)
