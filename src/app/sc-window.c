@@ -39,6 +39,7 @@ struct _ScWindow {
   GtkButton         *server_button;
   AdwPreferencesGroup *server_status_group;
   AdwActionRow      *server_fingerprint_row;
+  GtkScrolledWindow *clients_scroller;
   GtkListBox        *clients_list;
   ScLogView         *server_log;
   AdwEntryRow       *client_host_row;
@@ -192,7 +193,7 @@ update_status (ScWindow *self)
       gtk_widget_add_css_class (GTK_WIDGET (self->server_button), "suggested-action");
     }
   gtk_widget_set_visible (GTK_WIDGET (self->server_status_group), running);
-  gtk_widget_set_visible (GTK_WIDGET (self->clients_list),
+  gtk_widget_set_visible (GTK_WIDGET (self->clients_scroller),
                           running && g_hash_table_size (self->clients) > 0);
   if (running)
     adw_action_row_set_subtitle (self->server_fingerprint_row,
@@ -900,6 +901,7 @@ sc_window_class_init (ScWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_button);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_status_group);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_fingerprint_row);
+  gtk_widget_class_bind_template_child (widget_class, ScWindow, clients_scroller);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, clients_list);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_log);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, client_host_row);

@@ -912,6 +912,68 @@ def run_limits(tmp):
         report(not bad, "the app printed no warnings or criticals (open-file limit run)", "\n".join(bad))
 
 
+def run_many_clients(tmp):
+    """Eight clients ready on the window's server: the list of them scrolls
+    instead of growing the window past the screen, and the Server log keeps
+    room on it."""
+    n = 8
+    port = free_port()
+    key_dir = os.path.join(tmp, "keys-many")
+    app_log = os.path.join(ARTIFACT_DIR, "ui-app-many.log")
+    app = None
+    clients = []
+
+    def server_log():
+        return f"Server log:\n{win.log('Server log')[-3000:]}\napp output:\n{read_file(app_log)[-2000:]}"
+
+    try:
+        app = start_app(key_dir, app_log)
+        win = Window(app.pid)
+        start = check(f"{n} clients: “Start server” becomes available",
+                      lambda: sensitive(labelled_button(win.frame, "Start server")),
+                      timeout=60, detail=lambda: read_file(app_log)[-3000:])
+        if start is None or not set_port(win, "Server port", port, f"{n} clients: the server port is {port}"):
+            return
+        click(start)
+        if check(f"{n} clients: the server listens", lambda: f"Listening on 127.0.0.1:{port}"
+                 in win.log("Server log"), detail=server_log) is None:
+            return
+        for i in range(n):
+            clients.append(subprocess.Popen(
+                [CLI_BIN, "connect", "127.0.0.1", "--port", str(port),
+                 "--key-dir", os.path.join(tmp, f"keys-many-{i}"), "--nick", f"many{i}",
+                 "--trust", "accept-new"],
+                env=app_env({}), stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        check(f"{n} clients: the Server log shows all {n} joined",
+              lambda: len(re.findall(r" many\d joined ", win.log("Server log"))) == n,
+              timeout=60, detail=server_log)
+        time.sleep(0.5)  # a frame or two for the layout
+        ok, out = screenshot(os.path.join(ARTIFACT_DIR, "ui-many-clients.png"))
+        report(ok, f"{n} clients: screenshot saved", out)
+        try:
+            geometry = xdotool("getwindowgeometry", x_window_of(app.pid))
+            height = int(re.search(r"Geometry: \d+x(\d+)", geometry).group(1))
+        except (subprocess.SubprocessError, AttributeError, TypeError) as e:
+            geometry, height = repr(e), None
+        report(height is not None and height <= 800,
+               f"{n} clients: the window is still at most the screen's 800 px tall", geometry)
+        view = win.widget(pyatspi.ROLE_TEXT, "Server log")
+        ext = view.queryComponent().getExtents(pyatspi.WINDOW_COORDS) if view is not None else None
+        report(ext is not None and ext.height >= 60 and height is not None
+               and ext.y + ext.height <= height,
+               f"{n} clients: the Server log is at least 60 px tall and inside the window",
+               f"log extents: {(ext.x, ext.y, ext.width, ext.height) if ext else None}; "
+               f"window height {height}")
+    finally:
+        for c in clients:
+            c.stdin.close()
+            stop(c)
+        stop(app)
+        bad = unexpected_warnings(read_file(app_log))
+        report(not bad, "the app printed no warnings or criticals (many clients run)", "\n".join(bad))
+
+
 def main():
     os.makedirs(ARTIFACT_DIR, exist_ok=True)
     for tool in ("xdotool", "import", "msgfmt"):
@@ -923,7 +985,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sc-ui-test-")
     try:
         for name, run in (("English", run_english), ("German", run_german),
-                          ("Open-file limit", run_limits)):
+                          ("Open-file limit", run_limits), ("Many clients", run_many_clients)):
             t = time.monotonic()
             try:
                 run(tmp)
