@@ -866,6 +866,22 @@ def run_german(tmp):
         report(not bad, "the app printed no warnings or criticals (German run)", "\n".join(bad))
 
 
+def server_log_detail(win, app_log):
+    return f"Server log:\n{win.log('Server log')[-3000:]}\napp output:\n{read_file(app_log)[-2000:]}"
+
+
+def start_server_on(win, app_log, port, what):
+    """Waits for “Start server”, sets the server port and starts the server,
+    each check named “what: …”; False if a step failed."""
+    start = check(f"{what}: “Start server” becomes available",
+                  lambda: sensitive(labelled_button(win.frame, "Start server")),
+                  timeout=60, detail=lambda: read_file(app_log)[-3000:])
+    if start is None or not set_port(win, "Server port", port, f"{what}: the server port is set to {port}"):
+        return False
+    click(start)
+    return True
+
+
 def run_limits(tmp):
     """Under an open-file limit with room for fewer connections than
     max-clients (1024), the Server log says so and shows each refusal."""
@@ -877,20 +893,14 @@ def run_limits(tmp):
     socks = []
 
     def server_log():
-        return f"Server log:\n{win.log('Server log')[-3000:]}\napp output:\n{read_file(app_log)[-2000:]}"
+        return server_log_detail(win, app_log)
 
     try:
         app = start_app(key_dir, app_log,
                         preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fds, fds)))
         win = Window(app.pid)
-        start = check(f"ulimit -n {fds}: “Start server” becomes available",
-                      lambda: sensitive(labelled_button(win.frame, "Start server")),
-                      timeout=60, detail=lambda: read_file(app_log)[-3000:])
-        if start is None:
+        if not start_server_on(win, app_log, port, f"ulimit -n {fds}"):
             return
-        if not set_port(win, "Server port", port, f"ulimit -n {fds}: the server port is set to {port}"):
-            return
-        click(start)
         found = check(f"ulimit -n {fds}: the Server log says how many connections fit",
                       lambda: re.search(r"leaves room for (\d+) connections, not 1024",
                                         win.log("Server log")), detail=server_log)
@@ -924,17 +934,13 @@ def run_many_clients(tmp):
     clients = []
 
     def server_log():
-        return f"Server log:\n{win.log('Server log')[-3000:]}\napp output:\n{read_file(app_log)[-2000:]}"
+        return server_log_detail(win, app_log)
 
     try:
         app = start_app(key_dir, app_log)
         win = Window(app.pid)
-        start = check(f"{n} clients: “Start server” becomes available",
-                      lambda: sensitive(labelled_button(win.frame, "Start server")),
-                      timeout=60, detail=lambda: read_file(app_log)[-3000:])
-        if start is None or not set_port(win, "Server port", port, f"{n} clients: the server port is {port}"):
+        if not start_server_on(win, app_log, port, f"{n} clients"):
             return
-        click(start)
         if check(f"{n} clients: the server listens", lambda: f"Listening on 127.0.0.1:{port}"
                  in win.log("Server log"), detail=server_log) is None:
             return
