@@ -23,12 +23,14 @@ struct _ScChannel {
   gsize               send_max;
   ScChannelReadFunc   read_func;
   ScChannelClosedFunc closed_func;
+  ScChannelDrainedFunc drained_func;
   gpointer            user_data;
   ScFrameReader      *reader;       /* not owned; see sc_channel_set_reader() */
 
   ScPollerWatch      *watch;        /* for reading once started, writing when queued */
   GSource            *timer_source;
   GSource            *closed_source;
+  GSource            *drained_source;
   GByteArray         *out;
   gsize               out_start;
   char               *peer;
@@ -39,6 +41,7 @@ struct _ScChannel {
   guint               closing : 1;   /* close once the output is written */
   guint               draining : 1;  /* our side shut down, reading to EOF */
   guint               closed : 1;
+  guint               waited : 1;    /* output had to wait for the socket */
   guint               linger_ms;
 };
 
@@ -76,6 +79,7 @@ sc_channel_close (ScChannel    *self,
     self->error = g_error_copy (error);
   g_clear_pointer (&self->watch, sc_poller_watch_free);
   destroy_source (&self->timer_source);
+  destroy_source (&self->drained_source);
   g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
   g_byte_array_set_size (self->out, 0);
   self->out_start = 0;
@@ -185,6 +189,7 @@ sc_channel_free (ScChannel *self)
   g_clear_pointer (&self->watch, sc_poller_watch_free);
   destroy_source (&self->timer_source);
   destroy_source (&self->closed_source);
+  destroy_source (&self->drained_source);
   if (!self->closed)
     g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
   g_object_unref (self->connection);
@@ -246,6 +251,17 @@ finish_closing (ScChannel *self)
   g_source_attach (self->timer_source, self->context);
 }
 
+static gboolean
+on_drained_idle (gpointer data)
+{
+  ScChannel *self = data;
+
+  g_clear_pointer (&self->drained_source, g_source_unref);
+  if (!self->closing && self->out_start == self->out->len)
+    self->drained_func (self, self->user_data);
+  return G_SOURCE_REMOVE;
+}
+
 void
 sc_channel_flush (ScChannel *self)
 {
@@ -282,6 +298,15 @@ sc_channel_flush (ScChannel *self)
       update_watch (self);
       if (self->closing)
         finish_closing (self);
+      else if (self->waited && self->drained_func != NULL && self->drained_source == NULL)
+        {
+          /* from the main loop, never from inside the flush a sender called */
+          self->drained_source = g_idle_source_new ();
+          g_source_set_priority (self->drained_source, G_PRIORITY_DEFAULT);
+          g_source_set_callback (self->drained_source, on_drained_idle, self, NULL);
+          g_source_attach (self->drained_source, self->context);
+        }
+      self->waited = FALSE;
       return;
     }
 
@@ -297,6 +322,7 @@ sc_channel_flush (ScChannel *self)
       g_byte_array_remove_range (self->out, 0, (guint) self->out_start);
       self->out_start = 0;
     }
+  self->waited = TRUE;
   update_watch (self);
 }
 
@@ -309,6 +335,13 @@ sc_channel_close_after_flush (ScChannel *self,
   self->closing = TRUE;
   self->linger_ms = linger_ms;
   sc_channel_flush (self);
+}
+
+void
+sc_channel_set_drained_func (ScChannel           *self,
+                             ScChannelDrainedFunc func)
+{
+  self->drained_func = func;
 }
 
 void

@@ -26,6 +26,13 @@ typedef void (*ScChannelClosedFunc) (ScChannel    *channel,
                                      const GError *error,
                                      gpointer      user_data);
 
+/* All the output that had to wait for the socket has been written (not
+ * called when flush() writes everything at once).  Called from an idle in
+ * the channel's context, never from inside flush(); the callback may
+ * queue output. */
+typedef void (*ScChannelDrainedFunc) (ScChannel    *channel,
+                                      gpointer      user_data);
+
 /* Callbacks run on @poller's context */
 ScChannel  *sc_channel_new          (GSocketConnection  *connection,
                                      ScPoller           *poller,
@@ -41,6 +48,9 @@ void        sc_channel_free         (ScChannel          *self);
  * trimmed whenever the socket runs dry. */
 void        sc_channel_set_reader   (ScChannel          *self,
                                      ScFrameReader      *reader);
+
+void        sc_channel_set_drained_func (ScChannel          *self,
+                                         ScChannelDrainedFunc func);
 
 /* Stops reading for a while (the socket's buffers then hold the peer
  * back), or goes on */

@@ -65,6 +65,7 @@ enum {
   SIGNAL_MESSAGE,
   SIGNAL_EVENT,
   SIGNAL_DISCONNECTED,
+  SIGNAL_DRAINED,
   N_SIGNALS
 };
 
@@ -561,6 +562,16 @@ start_handshake_timer (ScClient *self)
 }
 
 static void
+on_channel_drained (ScChannel *channel,
+                    gpointer   data)
+{
+  ScClient *self = data;
+
+  if (self->state == SC_CLIENT_CONNECTED)
+    g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
+}
+
+static void
 on_connected (GObject      *source,
               GAsyncResult *result,
               gpointer      data)
@@ -596,6 +607,7 @@ on_connected (GObject      *source,
   self->channel = sc_channel_new (connection, self->poller, CLIENT_SEND_QUEUE_MAX,
                                   on_channel_read, on_channel_closed, self);
   sc_channel_set_reader (self->channel, self->reader);
+  sc_channel_set_drained_func (self->channel, on_channel_drained);
   start_handshake_timer (self);
   /* v2: the ClientHello goes out at once, without waiting for the greeting */
   if (self->protocol == SC_PROTOCOL_V2)
@@ -899,6 +911,9 @@ sc_client_class_init (ScClientClass *klass)
   signals[SIGNAL_DISCONNECTED] =
     g_signal_new ("disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+  signals[SIGNAL_DRAINED] =
+    g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

@@ -51,6 +51,8 @@ G_DECLARE_FINAL_TYPE (ScClient, sc_client, SC, CLIENT, GObject)
  *                   const char *text, gint64 time_ms)
  *   event          (const char *event, const char *from, const char *fingerprint)
  *   disconnected   (guint ScClientEnd, const char *message)
+ *   drained        (): what sc_client_send() queued because the network
+ *                   was slower has all been written (see get_queued())
  */
 ScClient      *sc_client_new                (ScIdentity    *identity,
                                              ScTrustStore  *trust);

@@ -257,6 +257,54 @@ test_send_checks (void)
   test_server_free (ts);
 }
 
+static void
+on_drained (ScClient *client,
+            gpointer  data)
+{
+  (*(guint *) data)++;
+}
+
+/* A sender faster than the server queues, and hears when the queue is
+ * written out; a message the socket takes at once is not reported */
+static void
+test_drained (void)
+{
+  TestServer *ts = test_server_new ();
+  guint16 port = test_server_start (ts);
+  TestClient *tc = test_client_new (1, SC_PROTOCOL_V2, "flood");
+  g_autofree char *text = g_strnfill (60000, 'f');
+  g_autofree char *last = NULL;
+  guint drained = 0, sent = 0;
+
+  g_signal_connect (tc->client, "drained", G_CALLBACK (on_drained), &drained);
+  test_client_connect (tc, port);
+  g_assert_true (sc_client_send (tc->client, "small", NULL));
+  fixture_wait (has_string (ts->messages, "flood: small"));
+  g_assert_cmpuint (drained, ==, 0);
+
+  /* this thread owns the server's signals and does not dispatch them now,
+   * so the server soon stops reading and the kernel's buffers fill */
+  while (sc_client_get_queued (tc->client) == 0 && sent < 2000)
+    {
+      g_snprintf (text, 12, "%010u", sent++);
+      text[10] = ' ';
+      g_assert_true (sc_client_send (tc->client, text, NULL));
+    }
+  g_assert_cmpuint (sc_client_get_queued (tc->client), >, 0);
+  g_test_message ("%u messages sent before one was queued", sent);
+  fixture_wait (drained > 0);
+  g_assert_cmpuint (sc_client_get_queued (tc->client), ==, 0);
+  g_assert_cmpuint (drained, ==, 1);
+  /* (by count: searching all of them after each one is slow under valgrind) */
+  fixture_wait (ts->messages->len >= sent + 1);
+  g_assert_cmpuint (ts->messages->len, ==, sent + 1);
+  last = g_strdup_printf ("flood: %010u ", sent - 1);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (ts->messages, sent), last));
+  g_assert_true (tc->connected);
+  test_client_free (tc);
+  test_server_free (ts);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -271,6 +319,7 @@ main (int   argc,
   g_test_add_func ("/client/connection-refused", test_connection_refused);
   g_test_add_func ("/client/lost", test_lost);
   g_test_add_func ("/client/send-checks", test_send_checks);
+  g_test_add_func ("/client/drained", test_drained);
 
   return g_test_run ();
 }
