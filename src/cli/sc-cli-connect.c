@@ -12,6 +12,11 @@
 
 #include "sc-client.h"
 
+/* Standard input is read on while less than this waits to be sent, so a
+ * fast input (a file) waits for a slow server instead of overflowing the
+ * client's send queue */
+#define INPUT_QUEUE_MAX (256 * 1024)
+
 typedef struct {
   ScClient         *client;
   GMainLoop        *loop;
@@ -19,6 +24,7 @@ typedef struct {
   GCancellable     *cancellable;
   gboolean          asking;     /* the next stdin line answers the trust question */
   gboolean          input_done;
+  gboolean          input_waiting;  /* for the send queue to drain */
   int               exit_code;
 } Connect;
 
@@ -71,7 +77,23 @@ on_line (GObject      *source,
       if (!sc_client_send (c->client, line, &send_error))
         sc_cli_error (0, "not sent: %s", send_error->message);
     }
-  read_next_line (c);
+  if (sc_client_get_queued (c->client) > INPUT_QUEUE_MAX)
+    c->input_waiting = TRUE;
+  else
+    read_next_line (c);
+}
+
+static void
+on_drained (ScClient *client,
+            gpointer  data)
+{
+  Connect *c = data;
+
+  if (c->input_waiting)
+    {
+      c->input_waiting = FALSE;
+      read_next_line (c);
+    }
 }
 
 static void
@@ -204,9 +226,20 @@ static gboolean
 on_signal (gpointer data)
 {
   Connect *c = data;
+  gsize queued = sc_client_get_queued (c->client);
 
-  c->input_done = TRUE;
-  sc_client_disconnect (c->client);
+  if (!c->input_done)
+    {
+      /* the first one closes properly, once the queue is sent */
+      c->input_done = TRUE;
+      sc_client_disconnect (c->client);
+      return G_SOURCE_CONTINUE;
+    }
+  /* the second one does not wait for a server that is not reading */
+  if (queued > 0)
+    c->exit_code = sc_cli_error (SC_EXIT_ERROR, "interrupted: %lu bytes of messages were not sent",
+                                 (gulong) queued);
+  g_main_loop_quit (c->loop);
   return G_SOURCE_CONTINUE;
 }
 
@@ -290,6 +323,7 @@ sc_cli_connect (int    argc,
   g_signal_connect (c.client, "message", G_CALLBACK (on_message), &c);
   g_signal_connect (c.client, "event", G_CALLBACK (on_event), &c);
   g_signal_connect (c.client, "disconnected", G_CALLBACK (on_disconnected), &c);
+  g_signal_connect (c.client, "drained", G_CALLBACK (on_drained), &c);
 
   sigint = g_unix_signal_add (SIGINT, on_signal, &c);
   sigterm = g_unix_signal_add (SIGTERM, on_signal, &c);

@@ -829,6 +829,61 @@ def stalled_clients():
     srv.stop()
 
 
+@scenario
+def input_faster_than_server():
+    """A file piped into connect while the server is stopped: every line arrives."""
+    sd, ad = newdir("srv"), newdir("alice")
+    srv = Server(sd)
+    n, body = 24000, "y" * 1000       # 24 MB: more than the kernel's and the client's buffers
+    path = os.path.join(TMP, "flood.txt")
+    with open(path, "w") as f:
+        f.writelines(f"L{i:05d} {body}\n" for i in range(n))
+
+    def flood(nick, key_dir):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return connect(srv.port, key_dir, nick, stdin=fd)
+        finally:
+            os.close(fd)
+
+    alice = flood("alice", ad)
+    alice.wait_line(r"^Connected to ", "err")
+    os.kill(srv.p.pid, signal.SIGSTOP)
+    try:
+        time.sleep(3)
+        ok("connect waits for a stopped server instead of giving up",
+           alice.p.poll() is None, alice.describe())
+    finally:
+        os.kill(srv.p.pid, signal.SIGCONT)
+    rc = alice.wait(120)
+    ok("connect exits 0 once all of its input is sent", rc == 0, alice.describe())
+    if rc == 0:
+        srv.wait_line(rf"^message #1 alice: L{n - 1:05d} ", timeout=60)
+    seq = [line.split()[3] for line in srv.out if line.startswith("message #1 alice: L")]
+    ok(f"the server prints all {n} lines, in order",
+       seq == [f"L{i:05d}" for i in range(n)], f"{len(seq)} lines")
+
+    # Ctrl+C: the first closes once the queue is sent, a second one gives up on it
+    bob = flood("bob", newdir("bob"))
+    bob.wait_line(r"^Connected to ", "err")
+    os.kill(srv.p.pid, signal.SIGSTOP)
+    try:
+        time.sleep(1)
+        bob.signal(signal.SIGINT)
+        time.sleep(1)
+        ok("after one interrupt, connect still waits to send what it queued",
+           bob.p.poll() is None, bob.describe())
+        bob.signal(signal.SIGINT)
+        rc = bob.wait(10)
+        ok("a second interrupt ends connect at once (exit 1) and says how much was not sent",
+           rc == 1 and any(re.fullmatch(r"secure-chat-cli: interrupted: \d+ bytes of messages "
+                                        r"were not sent", line) for line in bob.err),
+           bob.describe())
+    finally:
+        os.kill(srv.p.pid, signal.SIGCONT)
+    srv.stop()
+
+
 # ---------------------------------------------------------------- main
 def main():
     global CLI, TMP, ENV
