@@ -32,6 +32,7 @@ struct _ScWindow {
   /* template children */
   AdwWindowTitle    *window_title;
   AdwToastOverlay   *toast_overlay;
+  AdwPreferencesGroup *server_form;
   AdwEntryRow       *server_address_row;
   GtkSpinButton     *server_port_spin;
   GtkSwitch         *allow_legacy_switch;
@@ -42,6 +43,7 @@ struct _ScWindow {
   GtkScrolledWindow *clients_scroller;
   GtkListBox        *clients_list;
   ScLogView         *server_log;
+  AdwPreferencesGroup *client_form;
   AdwEntryRow       *client_host_row;
   GtkSpinButton     *client_port_spin;
   AdwEntryRow       *nickname_row;
@@ -219,15 +221,11 @@ update_status (ScWindow *self)
                                  connected && gtk_entry_get_text_length (self->message_entry) > 0);
   gtk_widget_set_visible (GTK_WIDGET (self->session_group), connected);
 
-  /* the form cannot change what is running */
-  gtk_widget_set_sensitive (GTK_WIDGET (self->server_address_row), !running);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->server_port_spin), !running);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->allow_legacy_switch), !running);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->allow_list_switch), !running);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->client_host_row), state == SC_CLIENT_DISCONNECTED);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->client_port_spin), state == SC_CLIENT_DISCONNECTED);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->nickname_row), state == SC_CLIENT_DISCONNECTED);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->protocol_row), state == SC_CLIENT_DISCONNECTED);
+  /* a form cannot change what is running: it makes way for the logs (the
+   * window's subtitle says where the server and the client are) */
+  gtk_widget_set_visible (GTK_WIDGET (self->server_form), !running);
+  gtk_widget_set_visible (GTK_WIDGET (self->client_form), !connected);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->client_form), state == SC_CLIENT_DISCONNECTED);
 
   if (connected)
     {
@@ -894,6 +892,7 @@ sc_window_class_init (ScWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/securechat/SecureChat/sc-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ScWindow, window_title);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, ScWindow, server_form);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_address_row);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_port_spin);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, allow_legacy_switch);
@@ -904,6 +903,7 @@ sc_window_class_init (ScWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ScWindow, clients_scroller);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, clients_list);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, server_log);
+  gtk_widget_class_bind_template_child (widget_class, ScWindow, client_form);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, client_host_row);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, client_port_spin);
   gtk_widget_class_bind_template_child (widget_class, ScWindow, nickname_row);

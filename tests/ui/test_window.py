@@ -166,7 +166,9 @@ def set_port(win, label, port, description=None, timeout=5):
 
 
 def text_of(node):
-    return node.queryText().getText(0, -1)
+    # (GtkText in GTK 4.8 answers "" to getText(0, -1))
+    text = node.queryText()
+    return text.getText(0, text.characterCount)
 
 
 def shows_label(button, text):
@@ -530,6 +532,9 @@ def run_english(tmp):
                f"Server log:\n{win.log('Server log')}")
         check("the server button now reads “Stop server”",
               lambda: labelled_button(win.frame, "Stop server"))
+        # (GTK leaves hidden widgets out of the accessible tree)
+        check("the server's settings are hidden while it runs (the log takes their room)",
+              lambda: win.widget(pyatspi.ROLE_TEXT, "Listen address") is None, timeout=5)
 
         # the client: nickname, connect, trust the new server key
         nick_row = win.widget(pyatspi.ROLE_TEXT, "Nickname")
@@ -553,6 +558,8 @@ def run_english(tmp):
         check(f"the Conversation says “Connected to 127.0.0.1:{port}”",
               lambda: f"Connected to 127.0.0.1:{port}" in win.log("Conversation"),
               detail=lambda: f"Conversation:\n{win.log('Conversation')}")
+        check("the client's settings are hidden while connected",
+              lambda: win.widget(pyatspi.ROLE_TEXT, "Nickname") is None, timeout=5)
         joined = check(f"the Server log shows “{nick} joined” over v2",
                        lambda: re.search(rf"#(\d+) {nick} joined \(v2, SHA256:", win.log("Server log")),
                        detail=lambda: f"Server log:\n{win.log('Server log')}")
@@ -768,6 +775,9 @@ def run_english(tmp):
         click(labelled_button(win.frame, "Disconnect"))
         check("after “Disconnect” the client button reads “Connect” again",
               lambda: labelled_button(win.frame, "Connect"))
+        check("the client's settings show again, with the nickname",
+              lambda: (lambda n: n is not None and text_of(n) == nick)(
+                  win.widget(pyatspi.ROLE_TEXT, "Nickname")), timeout=5)
         check(f"the Server log shows the window's client (#{own_id}) disconnecting",
               lambda: re.search(rf"#{own_id} disconnected", win.log("Server log")),
               detail=lambda: f"Server log:\n{win.log('Server log')}")
@@ -780,6 +790,8 @@ def run_english(tmp):
               detail=lambda: f"Server log:\n{win.log('Server log')}")
         check("the server button reads “Start server” again",
               lambda: labelled_button(win.frame, "Start server"))
+        check("the server's settings show again",
+              lambda: win.widget(pyatspi.ROLE_TEXT, "Listen address"), timeout=5)
 
         def refused():
             with socket.socket() as s:
@@ -925,7 +937,7 @@ def run_limits(tmp):
 def run_many_clients(tmp):
     """Eight clients ready on the window's server: the list of them scrolls
     instead of growing the window past the screen, and the Server log keeps
-    room on it."""
+    room on it (the server's settings make way while it runs)."""
     n = 8
     port = free_port()
     key_dir = os.path.join(tmp, "keys-many")
@@ -966,9 +978,9 @@ def run_many_clients(tmp):
                f"{n} clients: the window is still at most the screen's 800 px tall", geometry)
         view = win.widget(pyatspi.ROLE_TEXT, "Server log")
         ext = view.queryComponent().getExtents(pyatspi.WINDOW_COORDS) if view is not None else None
-        report(ext is not None and ext.height >= 60 and height is not None
+        report(ext is not None and ext.height >= 200 and height is not None
                and ext.y + ext.height <= height,
-               f"{n} clients: the Server log is at least 60 px tall and inside the window",
+               f"{n} clients: the Server log is at least 200 px tall and inside the window",
                f"log extents: {(ext.x, ext.y, ext.width, ext.height) if ext else None}; "
                f"window height {height}")
     finally:
