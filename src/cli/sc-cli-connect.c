@@ -232,6 +232,9 @@ on_signal (gpointer data)
     {
       /* the first one closes properly, once the queue is sent */
       c->input_done = TRUE;
+      if (queued > 0)
+        g_printerr ("secure-chat-cli: closing once %lu queued bytes are sent; "
+                    "interrupt again to quit now\n", (gulong) queued);
       sc_client_disconnect (c->client);
       return G_SOURCE_CONTINUE;
     }
