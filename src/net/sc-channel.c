@@ -57,6 +57,19 @@ destroy_source (GSource **source)
     }
 }
 
+/* An idle on the channel's context, at default priority, calling func (self) */
+static GSource *
+attach_idle (ScChannel   *self,
+             GSourceFunc  func)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, func, self, NULL);
+  g_source_attach (source, self->context);
+  return source;
+}
+
 static gboolean
 on_closed_idle (gpointer data)
 {
@@ -84,10 +97,7 @@ sc_channel_close (ScChannel    *self,
   g_byte_array_set_size (self->out, 0);
   self->out_start = 0;
 
-  self->closed_source = g_idle_source_new ();
-  g_source_set_priority (self->closed_source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (self->closed_source, on_closed_idle, self, NULL);
-  g_source_attach (self->closed_source, self->context);
+  self->closed_source = attach_idle (self, on_closed_idle);
 }
 
 static void
@@ -299,13 +309,8 @@ sc_channel_flush (ScChannel *self)
       if (self->closing)
         finish_closing (self);
       else if (self->waited && self->drained_func != NULL && self->drained_source == NULL)
-        {
-          /* from the main loop, never from inside the flush a sender called */
-          self->drained_source = g_idle_source_new ();
-          g_source_set_priority (self->drained_source, G_PRIORITY_DEFAULT);
-          g_source_set_callback (self->drained_source, on_drained_idle, self, NULL);
-          g_source_attach (self->drained_source, self->context);
-        }
+        /* from the main loop, never from inside the flush a sender called */
+        self->drained_source = attach_idle (self, on_drained_idle);
       self->waited = FALSE;
       return;
     }
