@@ -286,8 +286,12 @@ refresh_client_row (ScWindow   *self,
   if (info->row == NULL)
     return;
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (info->row), info->nickname);
-  subtitle = g_strdup_printf ("%s · v%u · %s · %s", info->peer, info->protocol, info->fingerprint,
-                              client_trust (self, info->fingerprint, info->protocol));
+  /* two lines whatever the width (the fingerprint is ellipsized if it must
+   * be): GTK 4.8's scrolled window sizes the list for unwrapped rows, so a
+   * row that wrapped further would be cut off */
+  subtitle = g_strdup_printf ("%s · v%u · %s\n%s", info->peer, info->protocol,
+                              client_trust (self, info->fingerprint, info->protocol),
+                              info->fingerprint);
   adw_action_row_set_subtitle (info->row, subtitle);
 }
 
@@ -442,6 +446,7 @@ on_server_client_ready (ScServer   *server,
   sc_log_view_append (self->server_log, line);
 
   info->row = ADW_ACTION_ROW (adw_action_row_new ());
+  adw_action_row_set_subtitle_lines (info->row, 2);
   if (protocol == SC_PROTOCOL_V2)
     adw_action_row_add_suffix (info->row, row_button (self, id, "security-high-symbolic",
                                                       _("Verify…"), G_CALLBACK (on_client_row_verify)));

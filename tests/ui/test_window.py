@@ -640,6 +640,11 @@ def run_english(tmp):
         shot = os.path.join(ARTIFACT_DIR, "ui-window.png")
         ok, out = screenshot(shot)
         report(ok, f"screenshot of the chat saved as {shot}", out)
+        rows, shown = clients_list_extents(win)
+        report(len(rows) == 2 and shown is not None
+               and all(shown[1] <= r[1] and r[1] + r[3] <= shown[1] + shown[3] for r in rows),
+               "the Server column lists both clients, each row whole (no scrolling for two)",
+               f"rows (x, y, w, h): {rows}; the list's visible part: {shown}")
 
         # Notifications: a message that arrives while another of the app's
         # windows has the focus raises one, titled with the sender's
@@ -880,6 +885,25 @@ def run_german(tmp):
 
 def server_log_detail(win, app_log):
     return f"Server log:\n{win.log('Server log')[-3000:]}\napp output:\n{read_file(app_log)[-2000:]}"
+
+
+def clients_list_extents(win):
+    """The extents of each row of the Server column's clients list, and of
+    the part of the list its scroller shows (None if not found)."""
+    rows, shown = [], None
+    lst = win.widget(pyatspi.ROLE_LIST, "Connected clients")
+    if lst is None:
+        return rows, shown
+    for row in lst:
+        ext = row.queryComponent().getExtents(pyatspi.WINDOW_COORDS)
+        rows.append((ext.x, ext.y, ext.width, ext.height))
+    pane = lst.parent
+    while pane is not None and pane.getRole() != pyatspi.ROLE_SCROLL_PANE:
+        pane = pane.parent
+    if pane is not None:
+        ext = pane.queryComponent().getExtents(pyatspi.WINDOW_COORDS)
+        shown = (ext.x, ext.y, ext.width, ext.height)
+    return rows, shown
 
 
 def start_server_on(win, app_log, port, what):
