@@ -20,7 +20,19 @@ struct _ScApplication {
   ScTrustStore   *trust;
   ScServer       *server;
   ScClient       *client;
-  gboolean        notify_markup;  /* notification bodies are read as markup */
+  /* how notification bodies are read: see sc_application_notify_message() */
+  enum {
+    NOTIFY_BACKEND_UNDECIDED,
+    NOTIFY_BACKEND_PLAIN,        /* GLib's own interface or the portal */
+    NOTIFY_BACKEND_FREEDESKTOP,
+  }               notify_backend;
+  enum {
+    NOTIFY_CAPS_UNKNOWN,
+    NOTIFY_CAPS_PLAIN,
+    NOTIFY_CAPS_MARKUP,
+  }               notify_caps;   /* of the freedesktop server */
+  guint           notify_serial; /* of the latest server: older answers are ignored */
+  guint           notify_watch;
 };
 
 enum {
@@ -293,70 +305,89 @@ sc_application_handle_local_options (GApplication *app,
  * server as it is, and a server that announces "body-markup" reads it as
  * markup: a peer's "<a href=…>" would become a link in the notification.
  * GLib's other backends (its own interface, the portal) take plain text.
- * So, choosing as GLib does, find out once whether the body must be
- * escaped; until the answer comes it is not. */
+ * GLib picks its backend at the first notification; we pick as it does,
+ * then.  For the freedesktop one, the server's capabilities are asked
+ * whenever a server takes the name, and while they are not known (no
+ * server yet, or no answer) the body is escaped. */
+typedef struct {
+  ScApplication *self;
+  guint          serial;
+} CapsCall;
+
 static void
 on_notification_caps (GObject      *source,
                       GAsyncResult *result,
                       gpointer      data)
 {
-  g_autoptr(ScApplication) self = data;
+  CapsCall *call = data;
+  ScApplication *self = call->self;
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, NULL);
   g_autofree const char **caps = NULL;
 
-  if (reply == NULL)
-    return;
-  g_variant_get (reply, "(^a&s)", &caps);
-  self->notify_markup = g_strv_contains (caps, "body-markup");
+  if (reply != NULL && call->serial == self->notify_serial)
+    {
+      g_variant_get (reply, "(^a&s)", &caps);
+      self->notify_caps = g_strv_contains (caps, "body-markup") ? NOTIFY_CAPS_MARKUP
+                                                                  : NOTIFY_CAPS_PLAIN;
+    }
+  g_object_unref (call->self);
+  g_free (call);
 }
 
 static void
-ask_notification_caps (GDBusConnection *bus,
-                       ScApplication   *self)
+on_notification_server_appeared (GDBusConnection *bus,
+                                 const char      *name,
+                                 const char      *owner,
+                                 gpointer         data)
 {
-  g_dbus_connection_call (bus, "org.freedesktop.Notifications", "/org/freedesktop/Notifications",
+  ScApplication *self = data;
+  CapsCall *call = g_new (CapsCall, 1);
+
+  self->notify_caps = NOTIFY_CAPS_UNKNOWN;
+  call->self = g_object_ref (self);
+  call->serial = ++self->notify_serial;
+  g_dbus_connection_call (bus, owner, "/org/freedesktop/Notifications",
                           "org.freedesktop.Notifications", "GetCapabilities", NULL,
                           G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                          on_notification_caps, g_object_ref (self));
+                          on_notification_caps, call);
 }
 
 static void
-on_gtk_notifications_owned (GObject      *source,
-                            GAsyncResult *result,
-                            gpointer      data)
+on_notification_server_vanished (GDBusConnection *bus,
+                                 const char      *name,
+                                 gpointer         data)
 {
-  g_autoptr(ScApplication) self = data;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, NULL);
+  ScApplication *self = data;
+
+  self->notify_caps = NOTIFY_CAPS_UNKNOWN;
+  self->notify_serial++;
+}
+
+/* Whether GLib's choice of backend, made now, is the freedesktop one: the
+ * same tests in the same order as g_notification_backend_new_default() */
+static gboolean
+glib_picks_freedesktop (GDBusConnection *bus)
+{
+  const char *backend = g_getenv ("GNOTIFICATION_BACKEND");
+  g_autoptr(GVariant) reply = NULL;
   gboolean owned = FALSE;
 
+  if (backend != NULL && (g_str_equal (backend, "gtk") || g_str_equal (backend, "portal")))
+    return FALSE;
+  if (g_strcmp0 (backend, "freedesktop") == 0)
+    return TRUE;
+  if (g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS) || g_getenv ("SNAP") != NULL ||
+      g_strcmp0 (g_getenv ("GTK_USE_PORTAL"), "1") == 0)
+    return FALSE;
+  /* GLib asks this synchronously too, just after us */
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", "org.gtk.Notifications"),
+                                       G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                       NULL, NULL);
   if (reply != NULL)
     g_variant_get (reply, "(b)", &owned);
-  if (!owned)
-    ask_notification_caps (G_DBUS_CONNECTION (source), self);
-}
-
-static void
-probe_notification_markup (ScApplication *self)
-{
-  GDBusConnection *bus = g_application_get_dbus_connection (G_APPLICATION (self));
-  const char *backend = g_getenv ("GNOTIFICATION_BACKEND");
-
-  if (bus == NULL)
-    return;
-  if (g_strcmp0 (backend, "freedesktop") == 0)
-    ask_notification_caps (bus, self);
-  else if (backend == NULL || (!g_str_equal (backend, "gtk") && !g_str_equal (backend, "portal")))
-    {
-      /* the portal's sandboxes, then GLib's own interface if it is there */
-      if (g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS) || g_getenv ("SNAP") != NULL ||
-          g_strcmp0 (g_getenv ("GTK_USE_PORTAL"), "1") == 0)
-        return;
-      g_dbus_connection_call (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                              "org.freedesktop.DBus", "NameHasOwner",
-                              g_variant_new ("(s)", "org.gtk.Notifications"),
-                              G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                              on_gtk_notifications_owned, g_object_ref (self));
-    }
+  return !owned;
 }
 
 void
@@ -364,9 +395,18 @@ sc_application_notify_message (ScApplication *self,
                                const char    *title,
                                const char    *text)
 {
+  GDBusConnection *bus = g_application_get_dbus_connection (G_APPLICATION (self));
   g_autoptr(GNotification) notification = g_notification_new (title);
-  g_autofree char *escaped = self->notify_markup ? g_markup_escape_text (text, -1) : NULL;
+  g_autofree char *escaped = NULL;
 
+  if (bus == NULL)
+    return;  /* GLib has nowhere to send it either */
+  if (self->notify_backend == NOTIFY_BACKEND_UNDECIDED)
+    self->notify_backend = glib_picks_freedesktop (bus) ? NOTIFY_BACKEND_FREEDESKTOP
+                                                        : NOTIFY_BACKEND_PLAIN;
+  if (self->notify_backend == NOTIFY_BACKEND_FREEDESKTOP &&
+      self->notify_caps != NOTIFY_CAPS_PLAIN)
+    escaped = g_markup_escape_text (text, -1);
   g_notification_set_body (notification, escaped != NULL ? escaped : text);
   g_application_send_notification (G_APPLICATION (self), "message", notification);
 }
@@ -394,7 +434,12 @@ sc_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.show-help-overlay",
                                          shortcuts_accels);
   sc_application_update_actions (self);
-  probe_notification_markup (self);
+  if (g_application_get_dbus_connection (app) != NULL)
+    self->notify_watch =
+      g_bus_watch_name_on_connection (g_application_get_dbus_connection (app),
+                                      "org.freedesktop.Notifications", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                      on_notification_server_appeared,
+                                      on_notification_server_vanished, self, NULL);
 
   self->settings = g_settings_new (APP_ID);
   if (self->key_dir == NULL)
@@ -431,6 +476,9 @@ sc_application_shutdown (GApplication *app)
     sc_client_disconnect (self->client);
   if (self->server != NULL)
     sc_server_stop (self->server);
+  if (self->notify_watch != 0)
+    g_bus_unwatch_name (self->notify_watch);
+  self->notify_watch = 0;
   G_APPLICATION_CLASS (sc_application_parent_class)->shutdown (app);
 }
 

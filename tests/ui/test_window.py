@@ -485,6 +485,7 @@ def run_english(tmp):
     away_message = "While you were in <b>Preferences</b> & away 31"
     away_body = "While you were in &lt;b&gt;Preferences&lt;/b&gt; &amp; away 31"
     back_message = "Back in the main window 64"
+    plain_message = "Plain <i>text</i> & more 12"
     key_dir = os.path.join(tmp, "keys-app")
     cli_key_dir = os.path.join(tmp, "keys-cli")
     app_log = os.path.join(ARTIFACT_DIR, "ui-app-en.log")
@@ -492,13 +493,6 @@ def run_english(tmp):
     cli_out = cli_err = None
     notifier = notes = None
     try:
-        # before the app: GLib picks its notification backend by what
-        # owns the names on the session bus
-        notifier, notes = start_notification_server(os.path.join(ARTIFACT_DIR, "ui-notifications.log"),
-                                                    markup=True)
-        check("a fake notification server owns org.freedesktop.Notifications on the session bus",
-              lambda: any(r.get("ready") == ["org.freedesktop.Notifications"] for r in records(notes)),
-              timeout=15, detail=lambda: f"fake server output:\n{notes.text()}")
         app = start_app(key_dir, app_log)
         win = Window(app.pid)
 
@@ -516,6 +510,17 @@ def run_english(tmp):
                       timeout=60, detail=app_log_tail)
         if start is None:
             return
+
+        # A notification server that takes its name after the app started
+        # (as when a session's daemon restarts), one that reads bodies as
+        # markup: the app must still find that out before it sends one.
+        # GLib picks its notification backend at the first notification,
+        # by what owns the names on the session bus then.
+        notifier, notes = start_notification_server(os.path.join(ARTIFACT_DIR, "ui-notifications.log"),
+                                                    markup=True)
+        check("a fake notification server owns org.freedesktop.Notifications on the session bus",
+              lambda: any(r.get("ready") == ["org.freedesktop.Notifications"] for r in records(notes)),
+              timeout=15, detail=lambda: f"fake server output:\n{notes.text()}")
 
         # the ports: spin buttons, set through their value interface
         for label in ("Server port", "Client port"):
@@ -725,6 +730,24 @@ def run_english(tmp):
         report(note is not None and note[-1] == (cli_nick, away_body),
                f"its title is the sender's nickname “{cli_nick}” and its body the message, "
                "escaped for a server that reads bodies as markup",
+               detail=f"notification (title, body): {note[-1] if note else None}")
+
+        # the session's notification server is replaced by one that shows
+        # bodies as plain text: once the app has asked it, text goes as typed
+        stop(notifier)
+        notes.copy_to.close()
+        notifier, notes = start_notification_server(
+            os.path.join(ARTIFACT_DIR, "ui-notifications-plain.log"))
+        check("a notification server without “body-markup” takes its place, and the app asks "
+              "it for its capabilities",
+              lambda: any(r.get("method") == "GetCapabilities" for r in records(notes)),
+              timeout=15, detail=notes_detail)
+        cli_says(plain_message)
+        note = check("the new server receives a notification for the next message",
+                     lambda: [n for n in notifications(notes) if n[0] == cli_nick],
+                     timeout=10, detail=notes_detail)
+        report(note is not None and note[-1] == (cli_nick, plain_message),
+               "its body is the message as typed, not escaped, for a server that shows plain text",
                detail=f"notification (title, body): {note[-1] if note else None}")
 
         xdotool("key", "Escape")
