@@ -363,21 +363,22 @@ on_notification_server_vanished (GDBusConnection *bus,
   self->notify_serial++;
 }
 
-/* Whether GLib's choice of backend, made now, is the freedesktop one: the
- * same tests in the same order as g_notification_backend_new_default() */
+/* Whether GLib's choice of backend, made now, is the freedesktop one.
+ * GLib 2.74 takes the one GNOTIFICATION_BACKEND names if it can be used,
+ * else the first that can of: the portal (in a Flatpak sandbox, or with
+ * GTK_USE_PORTAL=1), its own interface (if org.gtk.Notifications has an
+ * owner), freedesktop. */
 static gboolean
 glib_picks_freedesktop (GDBusConnection *bus)
 {
-  const char *backend = g_getenv ("GNOTIFICATION_BACKEND");
+  const char *use_portal = g_getenv ("GTK_USE_PORTAL");
   g_autoptr(GVariant) reply = NULL;
   gboolean owned = FALSE;
 
-  if (backend != NULL && (g_str_equal (backend, "gtk") || g_str_equal (backend, "portal")))
-    return FALSE;
-  if (g_strcmp0 (backend, "freedesktop") == 0)
+  if (g_strcmp0 (g_getenv ("GNOTIFICATION_BACKEND"), "freedesktop") == 0)
     return TRUE;
-  if (g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS) || g_getenv ("SNAP") != NULL ||
-      g_strcmp0 (g_getenv ("GTK_USE_PORTAL"), "1") == 0)
+  if (g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS) ||
+      (use_portal != NULL && use_portal[0] == '1'))
     return FALSE;
   /* GLib asks this synchronously too, just after us */
   reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
