@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # fake_notifications.py: a stand-in notification server for the UI test.
 #
-#   fake_notifications.py [--markup] [--name NAME]...
+#   fake_notifications.py [--markup] [--sync-path PATH] [--name NAME]...
 #
 # Owns org.freedesktop.Notifications on the session bus (the one
 # dbus-run-session gives the test) and implements the freedesktop
@@ -10,6 +10,14 @@
 # as most servers' do.  With --name org.gtk.Notifications it also answers
 # GLib's own notification interface (AddNotification, RemoveNotification);
 # the test only uses that to check which of the two GLib picks.
+#
+# With --sync-path, each answer to GetCapabilities is followed by a call to
+# org.gtk.Actions.DescribeAll on PATH of the caller (a GApplication's
+# object path), and its answer by {"method": "GetCapabilities", "synced":
+# true}.  GDBus hands the caller's main loop our answer before that call
+# (one sender's messages arrive in order, and both are dispatched as idle
+# sources of the same priority in the caller's main context), so once the
+# record is out the caller has handled the capabilities.
 #
 # Prints one JSON object a line on stdout: {"ready": [names]} once every
 # name is owned, then one for each call, e.g.
@@ -107,8 +115,9 @@ def plain(value):
 
 
 class Server:
-    def __init__(self, names, loop, markup):
+    def __init__(self, names, loop, markup, sync_path=None):
         self.names = names
+        self.sync_path = sync_path
         self.capabilities = ["body", "body-markup", "actions"] if markup else ["body", "actions"]
         self.loop = loop
         self.owned = set()
@@ -148,6 +157,16 @@ class Server:
             return
         emit(record)
         invocation.return_value(reply)
+        if self.sync_path is not None and interface == FDO and method == "GetCapabilities":
+            conn.call(sender, self.sync_path, "org.gtk.Actions", "DescribeAll", None,
+                      None, Gio.DBusCallFlags.NONE, -1, None, self.on_synced)
+
+    def on_synced(self, conn, result):
+        try:
+            conn.call_finish(result)
+            emit({"interface": FDO, "method": "GetCapabilities", "synced": True})
+        except GLib.Error as e:
+            emit({"error": f"DescribeAll after GetCapabilities: {e.message}"})
 
     def on_bus_acquired(self, conn, name):
         path, xml = INTROSPECTION[name]
@@ -167,16 +186,21 @@ class Server:
 def main():
     names = []
     markup = False
+    sync_path = None
     argv = sys.argv[1:]
     while argv:
         if argv[0] == "--markup":
             markup = True
             argv = argv[1:]
+        elif argv[0] == "--sync-path" and len(argv) > 1:
+            sync_path = argv[1]
+            argv = argv[2:]
         elif argv[0] == "--name" and len(argv) > 1:
             names.append(argv[1])
             argv = argv[2:]
         else:
-            print(f"usage: {sys.argv[0]} [--markup] [--name {FDO}|{GTK}]...", file=sys.stderr)
+            print(f"usage: {sys.argv[0]} [--markup] [--sync-path PATH] [--name {FDO}|{GTK}]...",
+                  file=sys.stderr)
             return 2
     names = names or [FDO]
     if any(n not in INTROSPECTION for n in names):
@@ -184,7 +208,7 @@ def main():
         return 2
 
     loop = GLib.MainLoop()
-    server = Server(names, loop, markup)
+    server = Server(names, loop, markup, sync_path)
     for name in names:
         Gio.bus_own_name(Gio.BusType.SESSION, name, Gio.BusNameOwnerFlags.DO_NOT_QUEUE,
                          server.on_bus_acquired, server.on_name_acquired, server.on_name_lost)

@@ -377,15 +377,18 @@ def xdotool(*args):
 
 FAKE_NOTIFICATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                   "fake_notifications.py")
+APP_PATH = "/io/github/securechat/SecureChat"  # the app's GApplication object path
 
 
 def start_notification_server(log_path, markup=False):
     """fake_notifications.py on the test's session bus, owning
     org.freedesktop.Notifications (and not org.gtk.Notifications, which
     GLib would prefer), with "body-markup" among its capabilities if
-    markup; returns the process and a Reader of its records."""
+    markup, and recording when the app has handled its answer to
+    GetCapabilities; returns the process and a Reader of its records."""
     log = open(log_path, "w", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, FAKE_NOTIFICATIONS] + (["--markup"] if markup else []),
+    proc = subprocess.Popen([sys.executable, FAKE_NOTIFICATIONS, "--sync-path", APP_PATH]
+                            + (["--markup"] if markup else []),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     return proc, Reader(proc.stdout, log)  # the caller closes reader.copy_to
@@ -739,8 +742,9 @@ def run_english(tmp):
         notifier, notes = start_notification_server(
             os.path.join(ARTIFACT_DIR, "ui-notifications-plain.log"))
         check("a notification server without “body-markup” takes its place, and the app asks "
-              "it for its capabilities",
-              lambda: any(r.get("method") == "GetCapabilities" for r in records(notes)),
+              "it for its capabilities and handles the answer",
+              lambda: any(r.get("method") == "GetCapabilities" and r.get("synced")
+                          for r in records(notes)),
               timeout=15, detail=notes_detail)
         cli_says(plain_message)
         note = check("the new server receives a notification for the next message",
