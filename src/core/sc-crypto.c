@@ -278,21 +278,36 @@ cipher_aes_gcm (void)
   return cipher;
 }
 
-gboolean
-sc_aes_gcm_seal (const guint8  key[32],
-                 const guint8  nonce[12],
-                 const guint8 *aad,
-                 gsize         aad_len,
-                 const guint8 *pt,
-                 gsize         pt_len,
-                 guint8       *out,
-                 GError      **error)
+EVP_CIPHER_CTX *
+sc_aes_gcm_new (const guint8  key[32],
+                gboolean      encrypt,
+                GError      **error)
 {
-  g_autoptr(EVP_CIPHER_CTX) ctx = EVP_CIPHER_CTX_new ();
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
+
+  if (ctx == NULL || EVP_CipherInit_ex2 (ctx, cipher_aes_gcm (), key, NULL, encrypt ? 1 : 0, NULL) != 1)
+    {
+      EVP_CIPHER_CTX_free (ctx);
+      sc_crypto_fail (error, SC_ERROR_CRYPTO, "AES-GCM key setup failed");
+      return NULL;
+    }
+  return ctx;
+}
+
+gboolean
+sc_aes_gcm_seal_with (EVP_CIPHER_CTX *ctx,
+                      const guint8    nonce[12],
+                      const guint8   *aad,
+                      gsize           aad_len,
+                      const guint8   *pt,
+                      gsize           pt_len,
+                      guint8         *out,
+                      GError        **error)
+{
   int len = 0, fin = 0;
 
-  if (ctx == NULL || pt_len > G_MAXINT || aad_len > G_MAXINT ||
-      EVP_EncryptInit_ex2 (ctx, cipher_aes_gcm (), key, nonce, NULL) != 1 ||
+  if (pt_len > G_MAXINT || aad_len > G_MAXINT ||
+      EVP_EncryptInit_ex2 (ctx, NULL, NULL, nonce, NULL) != 1 ||
       EVP_EncryptUpdate (ctx, NULL, &len, aad, (int) aad_len) != 1 ||
       EVP_EncryptUpdate (ctx, out, &len, pt, (int) pt_len) != 1 ||
       EVP_EncryptFinal_ex (ctx, out + len, &fin) != 1 ||
@@ -302,16 +317,15 @@ sc_aes_gcm_seal (const guint8  key[32],
 }
 
 gboolean
-sc_aes_gcm_open (const guint8  key[32],
-                 const guint8  nonce[12],
-                 const guint8 *aad,
-                 gsize         aad_len,
-                 const guint8 *ct,
-                 gsize         ct_len,
-                 guint8       *out,
-                 GError      **error)
+sc_aes_gcm_open_with (EVP_CIPHER_CTX *ctx,
+                      const guint8    nonce[12],
+                      const guint8   *aad,
+                      gsize           aad_len,
+                      const guint8   *ct,
+                      gsize           ct_len,
+                      guint8         *out,
+                      GError        **error)
 {
-  g_autoptr(EVP_CIPHER_CTX) ctx = EVP_CIPHER_CTX_new ();
   gsize body_len;
   int len = 0, fin = 0;
 
@@ -322,8 +336,8 @@ sc_aes_gcm_open (const guint8  key[32],
     }
   body_len = ct_len - SC_V2_TAG_LEN;
 
-  if (ctx == NULL || body_len > G_MAXINT || aad_len > G_MAXINT ||
-      EVP_DecryptInit_ex2 (ctx, cipher_aes_gcm (), key, nonce, NULL) != 1 ||
+  if (body_len > G_MAXINT || aad_len > G_MAXINT ||
+      EVP_DecryptInit_ex2 (ctx, NULL, NULL, nonce, NULL) != 1 ||
       EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_SET_TAG, SC_V2_TAG_LEN,
                            (void *) (ct + body_len)) != 1 ||
       EVP_DecryptUpdate (ctx, NULL, &len, aad, (int) aad_len) != 1 ||
@@ -339,6 +353,36 @@ sc_aes_gcm_open (const guint8  key[32],
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+sc_aes_gcm_seal (const guint8  key[32],
+                 const guint8  nonce[12],
+                 const guint8 *aad,
+                 gsize         aad_len,
+                 const guint8 *pt,
+                 gsize         pt_len,
+                 guint8       *out,
+                 GError      **error)
+{
+  g_autoptr(EVP_CIPHER_CTX) ctx = sc_aes_gcm_new (key, TRUE, error);
+
+  return ctx != NULL && sc_aes_gcm_seal_with (ctx, nonce, aad, aad_len, pt, pt_len, out, error);
+}
+
+gboolean
+sc_aes_gcm_open (const guint8  key[32],
+                 const guint8  nonce[12],
+                 const guint8 *aad,
+                 gsize         aad_len,
+                 const guint8 *ct,
+                 gsize         ct_len,
+                 guint8       *out,
+                 GError      **error)
+{
+  g_autoptr(EVP_CIPHER_CTX) ctx = sc_aes_gcm_new (key, FALSE, error);
+
+  return ctx != NULL && sc_aes_gcm_open_with (ctx, nonce, aad, aad_len, ct, ct_len, out, error);
 }
 
 /* ---- AES-256-CBC and HMAC (seed protocol) ---- */

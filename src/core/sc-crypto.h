@@ -93,6 +93,29 @@ gboolean  sc_aes_gcm_open        (const guint8  key[32],
                                   guint8       *out,
                                   GError      **error);
 
+/* The same over a context that keeps one key's schedule, for the records
+ * of one direction: new() takes the key (and may be freed with
+ * EVP_CIPHER_CTX_free, which wipes it), each call its own nonce. */
+EVP_CIPHER_CTX *sc_aes_gcm_new   (const guint8    key[32],
+                                  gboolean        encrypt,
+                                  GError        **error);
+gboolean  sc_aes_gcm_seal_with   (EVP_CIPHER_CTX *ctx,
+                                  const guint8    nonce[12],
+                                  const guint8   *aad,
+                                  gsize           aad_len,
+                                  const guint8   *pt,
+                                  gsize           pt_len,
+                                  guint8         *out,
+                                  GError        **error);
+gboolean  sc_aes_gcm_open_with   (EVP_CIPHER_CTX *ctx,
+                                  const guint8    nonce[12],
+                                  const guint8   *aad,
+                                  gsize           aad_len,
+                                  const guint8   *ct,
+                                  gsize           ct_len,
+                                  guint8         *out,
+                                  GError        **error);
+
 /* AES-256-CBC with strict PKCS#7 and HMAC-SHA256 (the seed protocol) */
 GBytes   *sc_aes_cbc_encrypt     (const guint8  key[32],
                                   const guint8  iv[16],

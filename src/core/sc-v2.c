@@ -14,10 +14,10 @@
 #include "sc-frame.h"
 
 typedef struct {
-  guint8  secret[SC_V2_SECRET_LEN];
-  guint8  key[SC_V2_KEY_LEN];
-  guint8  iv[SC_V2_IV_LEN];
-  guint32 seq;
+  guint8          secret[SC_V2_SECRET_LEN];
+  EVP_CIPHER_CTX *aead;    /* holds the key, seals (send) or opens (recv) */
+  guint8          iv[SC_V2_IV_LEN];
+  guint32         seq;
 } Direction;
 
 struct _ScV2Session {
@@ -87,23 +87,31 @@ sc_v2_derive_traffic (const guint8 secret[32],
 static gboolean
 direction_init (Direction    *dir,
                 const guint8  secret[32],
+                gboolean      send,
                 GError      **error)
 {
+  guint8 key[SC_V2_KEY_LEN];
+
   memcpy (dir->secret, secret, SC_V2_SECRET_LEN);
   dir->seq = 0;
-  return sc_v2_derive_traffic (dir->secret, dir->key, dir->iv, error);
+  g_clear_pointer (&dir->aead, EVP_CIPHER_CTX_free);
+  if (sc_v2_derive_traffic (dir->secret, key, dir->iv, error))
+    dir->aead = sc_aes_gcm_new (key, send, error);
+  OPENSSL_cleanse (key, sizeof key);
+  return dir->aead != NULL;
 }
 
 /* KeyUpdate: S = HKDF-Expand(S, "sc2 next", 32), new key/iv, seq = 0 */
 static gboolean
 direction_update (Direction *dir,
+                  gboolean   send,
                   GError   **error)
 {
   guint8 next[SC_V2_SECRET_LEN];
   gboolean ok;
 
   ok = sc_hkdf_expand (dir->secret, 32, SC_V2_LABEL_NEXT, next, 32, error) &&
-       direction_init (dir, next, error);
+       direction_init (dir, next, send, error);
   OPENSSL_cleanse (next, sizeof next);
   return ok;
 }
@@ -153,6 +161,8 @@ sc_v2_session_free (ScV2Session *self)
   if (self == NULL)
     return;
   wipe_handshake (self);
+  EVP_CIPHER_CTX_free (self->send.aead);  /* wipes the keys */
+  EVP_CIPHER_CTX_free (self->recv.aead);
   g_clear_pointer (&self->identity, sc_identity_unref);
   g_free (self->peer_fingerprint);
   g_free (self->peer_nickname);
@@ -315,11 +325,11 @@ derive_keys (ScV2Session  *self,
   if (!sc_v2_derive_schedule (ss, self->th, &sched, error))
     goto out;
   if (self->role == SC_V2_ROLE_CLIENT)
-    ok = direction_init (&self->send, sched.c2s, error) &&
-         direction_init (&self->recv, sched.s2c, error);
+    ok = direction_init (&self->send, sched.c2s, TRUE, error) &&
+         direction_init (&self->recv, sched.s2c, FALSE, error);
   else
-    ok = direction_init (&self->send, sched.s2c, error) &&
-         direction_init (&self->recv, sched.c2s, error);
+    ok = direction_init (&self->send, sched.s2c, TRUE, error) &&
+         direction_init (&self->recv, sched.c2s, FALSE, error);
   memcpy (self->code, sched.code, sizeof self->code);
 
 out:
@@ -614,8 +624,8 @@ seal_record (ScV2Session  *self,
   sc_frame_v2_header (frame, type, len + SC_V2_TAG_LEN);
   direction_nonce (&self->send, nonce);
   /* aad = u32be(L) || type, the frame's first five bytes */
-  if (!sc_aes_gcm_seal (self->send.key, nonce, frame, SC_V2_HEADER_LEN, pt, len,
-                        frame + SC_V2_HEADER_LEN, error))
+  if (!sc_aes_gcm_seal_with (self->send.aead, nonce, frame, SC_V2_HEADER_LEN, pt, len,
+                             frame + SC_V2_HEADER_LEN, error))
     {
       g_byte_array_set_size (out, old);
       return FALSE;
@@ -679,7 +689,7 @@ sc_v2_session_seal (ScV2Session  *self,
   if (type != SC_V2_KEY_UPDATE && self->send.seq + 1 >= self->key_update_limit)
     {
       if (!seal_record (self, SC_V2_KEY_UPDATE, NULL, 0, out, error) ||
-          !direction_update (&self->send, error))
+          !direction_update (&self->send, TRUE, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
     }
 
@@ -689,7 +699,7 @@ sc_v2_session_seal (ScV2Session  *self,
   switch (type)
     {
     case SC_V2_KEY_UPDATE:
-      if (!direction_update (&self->send, error))
+      if (!direction_update (&self->send, TRUE, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
       break;
     case SC_V2_WELCOME:
@@ -763,9 +773,9 @@ sc_v2_session_open (ScV2Session  *self,
     return fail (self, error, SC_ERROR_PROTOCOL, "The peer did not update its keys in time");
 
   direction_nonce (&self->recv, nonce);
-  if (!sc_aes_gcm_open (self->recv.key, nonce, frame, SC_V2_HEADER_LEN,
-                        frame + SC_V2_HEADER_LEN, pt_len + SC_V2_TAG_LEN,
-                        frame + SC_V2_HEADER_LEN, error))
+  if (!sc_aes_gcm_open_with (self->recv.aead, nonce, frame, SC_V2_HEADER_LEN,
+                             frame + SC_V2_HEADER_LEN, pt_len + SC_V2_TAG_LEN,
+                             frame + SC_V2_HEADER_LEN, error))
     return fail (self, error, SC_ERROR_DECRYPT, NULL);
   self->recv.seq++;
 
@@ -790,7 +800,7 @@ sc_v2_session_open (ScV2Session  *self,
         /* a sender updates once before a record that needs it: a run of
          * them is a peer making us derive keys for nothing */
         return fail (self, error, SC_ERROR_PROTOCOL, "Too many KeyUpdates in a row");
-      else if (!direction_update (&self->recv, error))
+      else if (!direction_update (&self->recv, FALSE, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
       break;
     case SC_V2_REJECT:

@@ -5,7 +5,10 @@
  * that the project's own code (the static sc-core and sc-net libraries and
  * this file) makes to them, and can copy a buffer's bytes at the moment it
  * is handed back to the allocator: that is how the wiping tests look at
- * freed session memory without reading freed memory.
+ * freed session memory without reading freed memory.  OpenSSL's own
+ * allocations go through the allocator set below with
+ * CRYPTO_set_mem_functions(), which does the same for the memory that
+ * holds the record keys.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -201,6 +204,126 @@ contains (const guint8 *hay,
 {
   return needle_len > 0 && hay_len >= needle_len &&
          memmem (hay, hay_len, needle, needle_len) != NULL;
+}
+
+/* OpenSSL's allocations, while tracked: the size of each live block, and
+ * each block freed searched for the needles just before free() */
+#define MAX_NEEDLES 6
+static GMutex        ossl_mutex;
+static GHashTable   *ossl_live;        /* block -> size; NULL when not tracking */
+static const guint8 *ossl_needle[MAX_NEEDLES];
+static gsize         ossl_needle_len[MAX_NEEDLES];
+static guint         ossl_n_needles;
+static guint         ossl_freed;       /* tracked blocks freed */
+static guint         ossl_freed_hits;  /* ...that still held a needle */
+
+static void
+ossl_forget (void *ptr)  /* under ossl_mutex */
+{
+  gsize len;
+  guint i;
+
+  if (ossl_live == NULL || ptr == NULL || !g_hash_table_contains (ossl_live, ptr))
+    return;
+  len = GPOINTER_TO_SIZE (g_hash_table_lookup (ossl_live, ptr));
+  g_hash_table_remove (ossl_live, ptr);
+  ossl_freed++;
+  for (i = 0; i < ossl_n_needles; i++)
+    if (contains (ptr, len, ossl_needle[i], ossl_needle_len[i]))
+      {
+        ossl_freed_hits++;
+        break;
+      }
+}
+
+static void
+ossl_remember (void  *ptr,
+               size_t len)
+{
+  g_mutex_lock (&ossl_mutex);
+  if (ossl_live != NULL && ptr != NULL)
+    g_hash_table_insert (ossl_live, ptr, GSIZE_TO_POINTER (len));
+  g_mutex_unlock (&ossl_mutex);
+}
+
+static void *
+ossl_malloc (size_t      len,
+             const char *file,
+             int         line)
+{
+  void *ptr = malloc (len);
+
+  ossl_remember (ptr, len);
+  return ptr;
+}
+
+static void *
+ossl_realloc (void       *ptr,
+              size_t      len,
+              const char *file,
+              int         line)
+{
+  g_mutex_lock (&ossl_mutex);
+  ossl_forget (ptr);
+  g_mutex_unlock (&ossl_mutex);
+  ptr = realloc (ptr, len);
+  ossl_remember (ptr, len);
+  return ptr;
+}
+
+static void
+ossl_free (void       *ptr,
+           const char *file,
+           int         line)
+{
+  g_mutex_lock (&ossl_mutex);
+  ossl_forget (ptr);
+  g_mutex_unlock (&ossl_mutex);
+  free (ptr);
+}
+
+static void
+ossl_track (gboolean on)
+{
+  g_mutex_lock (&ossl_mutex);
+  if (on)
+    ossl_live = g_hash_table_new (NULL, NULL);
+  else
+    g_clear_pointer (&ossl_live, g_hash_table_unref);
+  ossl_n_needles = ossl_freed = ossl_freed_hits = 0;
+  g_mutex_unlock (&ossl_mutex);
+}
+
+/* From now on, count the tracked blocks freed and those holding a needle */
+static void
+ossl_search_freed_for (const guint8 *const *needles,
+                       const gsize         *lens,
+                       guint                n)
+{
+  g_assert_cmpuint (n, <=, MAX_NEEDLES);
+  g_mutex_lock (&ossl_mutex);
+  memcpy (ossl_needle, needles, n * sizeof *needles);
+  memcpy (ossl_needle_len, lens, n * sizeof *lens);
+  ossl_n_needles = n;
+  ossl_freed = ossl_freed_hits = 0;
+  g_mutex_unlock (&ossl_mutex);
+}
+
+/* How many live tracked blocks hold @needle */
+static guint
+ossl_live_count (const guint8 *needle,
+                 gsize         len)
+{
+  GHashTableIter iter;
+  gpointer block, size;
+  guint n = 0;
+
+  g_mutex_lock (&ossl_mutex);
+  g_hash_table_iter_init (&iter, ossl_live);
+  while (g_hash_table_iter_next (&iter, &block, &size))
+    n += contains (block, GPOINTER_TO_SIZE (size), needle, len);
+  g_mutex_unlock (&ossl_mutex);
+  return n;
 }
 
 static guint32
@@ -1899,8 +2022,9 @@ test_wipe_helpers (void)
   unwatch ();
 }
 
-/* A v2 session's memory holds both directions' secrets, keys and IVs while
- * it lives, and none of them when it reaches g_free() */
+/* A v2 session's memory holds both directions' secrets and IVs while it
+ * lives, and OpenSSL's memory its record keys; none of them is left in
+ * either when the session is freed */
 static void
 test_wipe_v2_session (void)
 {
@@ -1909,11 +2033,40 @@ test_wipe_v2_session (void)
   ScV2Schedule sched;
   guint8 secrets[6][32] = { { 0 } };
   gsize lens[6] = { 32, 32, 32, 32, 12, 12 };
+  const guint8 *needles[6];
   ScV2Session *client;
   const guint8 *live;
   gsize size;
-  guint i, found = 0;
+  guint i, found = 0, holding[2];
 
+  /* control: the allocator hook sees a freed OpenSSL block that holds a
+   * needle, and finds none in a cipher context EVP_CIPHER_CTX_free() wiped */
+  {
+    guint8 key[32];
+    guint8 *block;
+    EVP_CIPHER_CTX *ctx;
+    const guint8 *needle = key;
+    gsize key_len = sizeof key;
+
+    memset (key, 0x3c, sizeof key);
+    key[0] = 0x01;
+    ossl_track (TRUE);
+    block = OPENSSL_malloc (sizeof key);
+    memcpy (block, key, sizeof key);
+    ctx = sc_aes_gcm_new (key, TRUE, NULL);
+    g_assert_nonnull (ctx);
+    g_assert_cmpuint (ossl_live_count (key, sizeof key), ==, 2);  /* a schedule starts with it */
+    ossl_search_freed_for (&needle, &key_len, 1);
+    OPENSSL_free (block);
+    g_assert_cmpuint (ossl_freed_hits, ==, 1);
+    ossl_search_freed_for (&needle, &key_len, 1);
+    EVP_CIPHER_CTX_free (ctx);
+    g_assert_cmpuint (ossl_freed, >, 0);
+    g_assert_cmpuint (ossl_freed_hits, ==, 0);
+    ossl_track (FALSE);
+  }
+
+  ossl_track (TRUE);
   known_init (&p, fixture_identity (0), fixture_identity (1));
   known_handshake (&p);
   v2_wire_parse (p.c2s->data, p.c2s->len, p.s2c->data, p.s2c->len, &w);
@@ -1923,19 +2076,36 @@ test_wipe_v2_session (void)
   g_assert_true (sc_v2_derive_traffic (sched.c2s, secrets[2], secrets[4], NULL));
   g_assert_true (sc_v2_derive_traffic (sched.s2c, secrets[3], secrets[5], NULL));
 
-  /* control: the live session holds them (reading our own allocation) */
+  /* control: the live session holds the secrets and IVs (reading our own
+   * allocation), and OpenSSL's contexts the keys */
   client = g_steal_pointer (&p.client);
   live = (const guint8 *) client;
   size = malloc_usable_size (client);
   for (i = 0; i < G_N_ELEMENTS (secrets); i++)
     found += contains (live, size, secrets[i], lens[i]);
-  g_assert_cmpuint (found, ==, G_N_ELEMENTS (secrets));
+  g_assert_cmpuint (found, ==, 4);
+  g_assert_false (contains (live, size, secrets[2], 32));
+  g_assert_false (contains (live, size, secrets[3], 32));
+  /* each key: in the client's context for one direction and the server's
+   * for the same direction */
+  holding[0] = ossl_live_count (secrets[2], 32);
+  holding[1] = ossl_live_count (secrets[3], 32);
+  g_assert_cmpuint (holding[0], >=, 2);
+  g_assert_cmpuint (holding[1], >=, 2);
 
+  for (i = 0; i < G_N_ELEMENTS (secrets); i++)
+    needles[i] = secrets[i];
+  ossl_search_freed_for (needles, lens, G_N_ELEMENTS (secrets));
   watch (client);
   sc_v2_session_free (client);
   for (i = 0; i < G_N_ELEMENTS (secrets); i++)
     g_assert_false (contains (watch_copy, watch_len, secrets[i], lens[i]));
   unwatch ();
+  /* the client's two contexts went, and were wiped before they did */
+  g_assert_cmpuint (ossl_live_count (secrets[2], 32), ==, holding[0] - 1);
+  g_assert_cmpuint (ossl_live_count (secrets[3], 32), ==, holding[1] - 1);
+  g_assert_cmpuint (ossl_freed_hits, ==, 0);
+  ossl_track (FALSE);
 
   v2_wire_clear (&w);
   known_clear (&p);
@@ -2031,6 +2201,8 @@ int
 main (int   argc,
       char *argv[])
 {
+  /* before OpenSSL allocates anything */
+  g_assert_true (CRYPTO_set_mem_functions (ossl_malloc, ossl_realloc, ossl_free));
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/security/impersonation-refused", test_impersonation_refused);
