@@ -939,6 +939,9 @@ v2_authenticated (Conn *conn)
 
   welcome = sc_message_build_welcome (self->name, self->ready.length + 1, &len);
   conn_send_v2 (conn, SC_V2_WELCOME, (const guint8 *) welcome, len);
+  /* the client waits for it: out before the "client-ready" event wakes
+   * the owner's thread and the join goes to the others */
+  sc_channel_flush (conn->channel);
   if (sc_channel_is_closed (conn->channel))
     return;
   sc_frame_reader_set_limit (conn->reader, sc_v2_session_get_frame_limit (conn->v2));
