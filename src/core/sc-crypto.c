@@ -295,14 +295,14 @@ sc_aes_gcm_new (const guint8  key[32],
 }
 
 gboolean
-sc_aes_gcm_seal_with (EVP_CIPHER_CTX *ctx,
-                      const guint8    nonce[12],
-                      const guint8   *aad,
-                      gsize           aad_len,
-                      const guint8   *pt,
-                      gsize           pt_len,
-                      guint8         *out,
-                      GError        **error)
+sc_aes_gcm_seal (EVP_CIPHER_CTX *ctx,
+                 const guint8    nonce[12],
+                 const guint8   *aad,
+                 gsize           aad_len,
+                 const guint8   *pt,
+                 gsize           pt_len,
+                 guint8         *out,
+                 GError        **error)
 {
   int len = 0, fin = 0;
 
@@ -317,14 +317,14 @@ sc_aes_gcm_seal_with (EVP_CIPHER_CTX *ctx,
 }
 
 gboolean
-sc_aes_gcm_open_with (EVP_CIPHER_CTX *ctx,
-                      const guint8    nonce[12],
-                      const guint8   *aad,
-                      gsize           aad_len,
-                      const guint8   *ct,
-                      gsize           ct_len,
-                      guint8         *out,
-                      GError        **error)
+sc_aes_gcm_open (EVP_CIPHER_CTX *ctx,
+                 const guint8    nonce[12],
+                 const guint8   *aad,
+                 gsize           aad_len,
+                 const guint8   *ct,
+                 gsize           ct_len,
+                 guint8         *out,
+                 GError        **error)
 {
   gsize body_len;
   int len = 0, fin = 0;
@@ -353,36 +353,6 @@ sc_aes_gcm_open_with (EVP_CIPHER_CTX *ctx,
       return FALSE;
     }
   return TRUE;
-}
-
-gboolean
-sc_aes_gcm_seal (const guint8  key[32],
-                 const guint8  nonce[12],
-                 const guint8 *aad,
-                 gsize         aad_len,
-                 const guint8 *pt,
-                 gsize         pt_len,
-                 guint8       *out,
-                 GError      **error)
-{
-  g_autoptr(EVP_CIPHER_CTX) ctx = sc_aes_gcm_new (key, TRUE, error);
-
-  return ctx != NULL && sc_aes_gcm_seal_with (ctx, nonce, aad, aad_len, pt, pt_len, out, error);
-}
-
-gboolean
-sc_aes_gcm_open (const guint8  key[32],
-                 const guint8  nonce[12],
-                 const guint8 *aad,
-                 gsize         aad_len,
-                 const guint8 *ct,
-                 gsize         ct_len,
-                 guint8       *out,
-                 GError      **error)
-{
-  g_autoptr(EVP_CIPHER_CTX) ctx = sc_aes_gcm_new (key, FALSE, error);
-
-  return ctx != NULL && sc_aes_gcm_open_with (ctx, nonce, aad, aad_len, ct, ct_len, out, error);
 }
 
 /* ---- AES-256-CBC and HMAC (seed protocol) ---- */

@@ -74,32 +74,15 @@ gboolean  sc_ed25519_verify      (const guint8  pub[32],
                                   const guint8  sig[64],
                                   GError      **error);
 
-/* AES-256-GCM with a 16-byte tag appended to the ciphertext.  open() writes
- * ct_len - 16 bytes and fails with SC_ERROR_DECRYPT on a bad tag. */
-gboolean  sc_aes_gcm_seal        (const guint8  key[32],
-                                  const guint8  nonce[12],
-                                  const guint8 *aad,
-                                  gsize         aad_len,
-                                  const guint8 *pt,
-                                  gsize         pt_len,
-                                  guint8       *out,
-                                  GError      **error);
-gboolean  sc_aes_gcm_open        (const guint8  key[32],
-                                  const guint8  nonce[12],
-                                  const guint8 *aad,
-                                  gsize         aad_len,
-                                  const guint8 *ct,
-                                  gsize         ct_len,
-                                  guint8       *out,
-                                  GError      **error);
-
-/* The same over a context that keeps one key's schedule, for the records
- * of one direction: new() takes the key (and may be freed with
- * EVP_CIPHER_CTX_free, which wipes it), each call its own nonce. */
+/* AES-256-GCM with a 16-byte tag appended to the ciphertext, over a
+ * context that keeps one key's schedule for the records of one direction:
+ * new() takes the key (free the context with EVP_CIPHER_CTX_free, which
+ * wipes it), each record its own nonce.  open() writes ct_len - 16 bytes
+ * and fails with SC_ERROR_DECRYPT on a bad tag; the context stays usable. */
 EVP_CIPHER_CTX *sc_aes_gcm_new   (const guint8    key[32],
                                   gboolean        encrypt,
                                   GError        **error);
-gboolean  sc_aes_gcm_seal_with   (EVP_CIPHER_CTX *ctx,
+gboolean  sc_aes_gcm_seal        (EVP_CIPHER_CTX *ctx,
                                   const guint8    nonce[12],
                                   const guint8   *aad,
                                   gsize           aad_len,
@@ -107,7 +90,7 @@ gboolean  sc_aes_gcm_seal_with   (EVP_CIPHER_CTX *ctx,
                                   gsize           pt_len,
                                   guint8         *out,
                                   GError        **error);
-gboolean  sc_aes_gcm_open_with   (EVP_CIPHER_CTX *ctx,
+gboolean  sc_aes_gcm_open        (EVP_CIPHER_CTX *ctx,
                                   const guint8    nonce[12],
                                   const guint8   *aad,
                                   gsize           aad_len,

@@ -624,8 +624,8 @@ seal_record (ScV2Session  *self,
   sc_frame_v2_header (frame, type, len + SC_V2_TAG_LEN);
   direction_nonce (&self->send, nonce);
   /* aad = u32be(L) || type, the frame's first five bytes */
-  if (!sc_aes_gcm_seal_with (self->send.aead, nonce, frame, SC_V2_HEADER_LEN, pt, len,
-                             frame + SC_V2_HEADER_LEN, error))
+  if (!sc_aes_gcm_seal (self->send.aead, nonce, frame, SC_V2_HEADER_LEN, pt, len,
+                        frame + SC_V2_HEADER_LEN, error))
     {
       g_byte_array_set_size (out, old);
       return FALSE;
@@ -773,9 +773,9 @@ sc_v2_session_open (ScV2Session  *self,
     return fail (self, error, SC_ERROR_PROTOCOL, "The peer did not update its keys in time");
 
   direction_nonce (&self->recv, nonce);
-  if (!sc_aes_gcm_open_with (self->recv.aead, nonce, frame, SC_V2_HEADER_LEN,
-                             frame + SC_V2_HEADER_LEN, pt_len + SC_V2_TAG_LEN,
-                             frame + SC_V2_HEADER_LEN, error))
+  if (!sc_aes_gcm_open (self->recv.aead, nonce, frame, SC_V2_HEADER_LEN,
+                        frame + SC_V2_HEADER_LEN, pt_len + SC_V2_TAG_LEN,
+                        frame + SC_V2_HEADER_LEN, error))
     return fail (self, error, SC_ERROR_DECRYPT, NULL);
   self->recv.seq++;
 

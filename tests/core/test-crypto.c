@@ -78,10 +78,14 @@ test_gcm_tamper (void)
 {
   guint8 key[32] = { 7 }, nonce[12] = { 9 }, aad[5] = { 0, 0, 0, 20, 0x20 };
   guint8 ct[3 + 16], pt[3];
+  g_autoptr(EVP_CIPHER_CTX) sealer = sc_aes_gcm_new (key, TRUE, NULL);
+  g_autoptr(EVP_CIPHER_CTX) opener = sc_aes_gcm_new (key, FALSE, NULL);
   guint i;
 
-  g_assert_true (sc_aes_gcm_seal (key, nonce, aad, sizeof aad, (const guint8 *) "abc", 3, ct, NULL));
-  g_assert_true (sc_aes_gcm_open (key, nonce, aad, sizeof aad, ct, sizeof ct, pt, NULL));
+  g_assert_nonnull (sealer);
+  g_assert_nonnull (opener);
+  g_assert_true (sc_aes_gcm_seal (sealer, nonce, aad, sizeof aad, (const guint8 *) "abc", 3, ct, NULL));
+  g_assert_true (sc_aes_gcm_open (opener, nonce, aad, sizeof aad, ct, sizeof ct, pt, NULL));
   g_assert_cmpmem (pt, 3, "abc", 3);
 
   for (i = 0; i < sizeof ct * 8; i++)
@@ -89,7 +93,7 @@ test_gcm_tamper (void)
       g_autoptr(GError) error = NULL;
 
       ct[i / 8] ^= (guint8) (1u << (i % 8));
-      g_assert_false (sc_aes_gcm_open (key, nonce, aad, sizeof aad, ct, sizeof ct, pt, &error));
+      g_assert_false (sc_aes_gcm_open (opener, nonce, aad, sizeof aad, ct, sizeof ct, pt, &error));
       g_assert_error (error, SC_ERROR, SC_ERROR_DECRYPT);
       ct[i / 8] ^= (guint8) (1u << (i % 8));
     }
@@ -98,16 +102,27 @@ test_gcm_tamper (void)
       g_autoptr(GError) error = NULL;
 
       aad[i / 8] ^= (guint8) (1u << (i % 8));
-      g_assert_false (sc_aes_gcm_open (key, nonce, aad, sizeof aad, ct, sizeof ct, pt, &error));
+      g_assert_false (sc_aes_gcm_open (opener, nonce, aad, sizeof aad, ct, sizeof ct, pt, &error));
       g_assert_error (error, SC_ERROR, SC_ERROR_DECRYPT);
       aad[i / 8] ^= (guint8) (1u << (i % 8));
     }
   {
     g_autoptr(GError) error = NULL;
 
-    g_assert_false (sc_aes_gcm_open (key, nonce, aad, sizeof aad, ct, 15, pt, &error));
+    g_assert_false (sc_aes_gcm_open (opener, nonce, aad, sizeof aad, ct, 15, pt, &error));
     g_assert_error (error, SC_ERROR, SC_ERROR_DECRYPT);
   }
+
+  /* the contexts outlive the failures: the next record, under the next
+   * nonce, seals and opens; and a record sealed under one nonce does not
+   * open under another */
+  nonce[11] ^= 1;
+  memset (pt, 0, sizeof pt);
+  g_assert_true (sc_aes_gcm_seal (sealer, nonce, aad, sizeof aad, (const guint8 *) "xyz", 3, ct, NULL));
+  g_assert_true (sc_aes_gcm_open (opener, nonce, aad, sizeof aad, ct, sizeof ct, pt, NULL));
+  g_assert_cmpmem (pt, 3, "xyz", 3);
+  nonce[11] ^= 1;
+  g_assert_false (sc_aes_gcm_open (opener, nonce, aad, sizeof aad, ct, sizeof ct, pt, NULL));
 }
 
 static void

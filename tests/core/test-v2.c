@@ -929,8 +929,11 @@ test_control_with_data (void)
       sc_frame_v2_header (frame, types[i], 1 + 16);
       memcpy (nonce, g_bytes_get_data (iv, NULL), 12);
       nonce[11] ^= 1;
-      g_assert_true (sc_aes_gcm_seal (g_bytes_get_data (key, NULL), nonce, frame, 5,
-                                      (const guint8 *) "x", 1, frame + 5, NULL));
+      {
+        g_autoptr(EVP_CIPHER_CTX) sealer = sc_aes_gcm_new (g_bytes_get_data (key, NULL), TRUE, NULL);
+
+        g_assert_true (sc_aes_gcm_seal (sealer, nonce, frame, 5, (const guint8 *) "x", 1, frame + 5, NULL));
+      }
       g_byte_array_append (p.c_out, frame, sizeof frame);
       {
         ScV2Type t;

@@ -497,12 +497,15 @@ seal_by_hand (const guint8  secret[32],
 {
   guint8 key[32], iv[12], nonce[12];
   guint old = out->len;
+  g_autoptr(EVP_CIPHER_CTX) ctx = NULL;
 
   g_assert_true (sc_v2_derive_traffic (secret, key, iv, NULL));
+  ctx = sc_aes_gcm_new (key, TRUE, NULL);
+  g_assert_nonnull (ctx);
   nonce_for (iv, seq, nonce);
   g_byte_array_set_size (out, old + 5 + (guint) len + 16);
   sc_frame_v2_header (out->data + old, type, len + 16);
-  g_assert_true (sc_aes_gcm_seal (key, nonce, out->data + old, 5, pt, len,
+  g_assert_true (sc_aes_gcm_seal (ctx, nonce, out->data + old, 5, pt, len,
                                   out->data + old + 5, NULL));
 }
 
@@ -517,14 +520,17 @@ try_open (const guint8 secret[32],
   gsize len = g_bytes_get_size (frame);
   guint8 key[32], iv[12], nonce[12];
   g_autofree guint8 *pt = NULL;
+  g_autoptr(EVP_CIPHER_CTX) ctx = NULL;
   gboolean ok;
 
   if (len < 5 + 16)
     return FALSE;
   g_assert_true (sc_v2_derive_traffic (secret, key, iv, NULL));
+  ctx = sc_aes_gcm_new (key, FALSE, NULL);
+  g_assert_nonnull (ctx);
   nonce_for (iv, seq, nonce);
   pt = g_malloc (len - 5 - 16 + 1);
-  ok = sc_aes_gcm_open (key, nonce, f, 5, f + 5, len - 5, pt, NULL);
+  ok = sc_aes_gcm_open (ctx, nonce, f, 5, f + 5, len - 5, pt, NULL);
   if (ok && plaintexts != NULL)
     g_ptr_array_add (plaintexts, g_strndup ((const char *) pt, len - 5 - 16));
   if (ok && type != NULL)
