@@ -104,14 +104,13 @@ direction_init (Direction    *dir,
 /* KeyUpdate: S = HKDF-Expand(S, "sc2 next", 32), new key/iv, seq = 0 */
 static gboolean
 direction_update (Direction *dir,
-                  gboolean   send,
                   GError   **error)
 {
   guint8 next[SC_V2_SECRET_LEN];
   gboolean ok;
 
   ok = sc_hkdf_expand (dir->secret, 32, SC_V2_LABEL_NEXT, next, 32, error) &&
-       direction_init (dir, next, send, error);
+       direction_init (dir, next, EVP_CIPHER_CTX_is_encrypting (dir->aead), error);
   OPENSSL_cleanse (next, sizeof next);
   return ok;
 }
@@ -689,7 +688,7 @@ sc_v2_session_seal (ScV2Session  *self,
   if (type != SC_V2_KEY_UPDATE && self->send.seq + 1 >= self->key_update_limit)
     {
       if (!seal_record (self, SC_V2_KEY_UPDATE, NULL, 0, out, error) ||
-          !direction_update (&self->send, TRUE, error))
+          !direction_update (&self->send, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
     }
 
@@ -699,7 +698,7 @@ sc_v2_session_seal (ScV2Session  *self,
   switch (type)
     {
     case SC_V2_KEY_UPDATE:
-      if (!direction_update (&self->send, TRUE, error))
+      if (!direction_update (&self->send, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
       break;
     case SC_V2_WELCOME:
@@ -800,7 +799,7 @@ sc_v2_session_open (ScV2Session  *self,
         /* a sender updates once before a record that needs it: a run of
          * them is a peer making us derive keys for nothing */
         return fail (self, error, SC_ERROR_PROTOCOL, "Too many KeyUpdates in a row");
-      else if (!direction_update (&self->recv, FALSE, error))
+      else if (!direction_update (&self->recv, error))
         return fail (self, error, SC_ERROR_CRYPTO, NULL);
       break;
     case SC_V2_REJECT:
