@@ -423,6 +423,7 @@ sc_application_startup (GApplication *app)
   static const char *shortcuts_accels[] = { "<Control>question", NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(GTask) task = NULL;
+  GDBusConnection *bus;
 
   G_APPLICATION_CLASS (sc_application_parent_class)->startup (app);
 
@@ -435,10 +436,11 @@ sc_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.show-help-overlay",
                                          shortcuts_accels);
   sc_application_update_actions (self);
-  if (g_application_get_dbus_connection (app) != NULL)
+  bus = g_application_get_dbus_connection (app);
+  if (bus != NULL)
     self->notify_watch =
-      g_bus_watch_name_on_connection (g_application_get_dbus_connection (app),
-                                      "org.freedesktop.Notifications", G_BUS_NAME_WATCHER_FLAGS_NONE,
+      g_bus_watch_name_on_connection (bus, "org.freedesktop.Notifications",
+                                      G_BUS_NAME_WATCHER_FLAGS_NONE,
                                       on_notification_server_appeared,
                                       on_notification_server_vanished, self, NULL);
 
@@ -477,9 +479,7 @@ sc_application_shutdown (GApplication *app)
     sc_client_disconnect (self->client);
   if (self->server != NULL)
     sc_server_stop (self->server);
-  if (self->notify_watch != 0)
-    g_bus_unwatch_name (self->notify_watch);
-  self->notify_watch = 0;
+  g_clear_handle_id (&self->notify_watch, g_bus_unwatch_name);
   G_APPLICATION_CLASS (sc_application_parent_class)->shutdown (app);
 }
 
